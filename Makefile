@@ -1,0 +1,37 @@
+# unlite — see README.md. Every target is idempotent.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+NNF_SRC := $(wildcard nnf/*/template.json)
+NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
+
+.PHONY: all install deps catalog demo test bench clean
+all: install
+
+deps:                       ## system packages (Debian; needs root)
+	sh tools/install-deps.sh
+
+install: $(BIN)/.installed catalog   ## .venv with the runtime + test tools, packed NNF catalog
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+catalog: $(NNF_PKG)
+
+build/nnf/%.tgz: nnf/%/* $(BIN)/.installed
+	@mkdir -p build/nnf
+	$(BIN)/unlite nnf pack nnf/$* -o $@
+
+demo: deps install          ## a gateway in namespaces: firewall → NAT between LAN and WAN
+	$(BIN)/python tools/demo.py $(DEMO_ARGS)
+
+test: deps install          ## unit + integration tests (real namespaces, root)
+	$(BIN)/python -m pytest -q tests
+
+bench: deps install         ## start overhead, chain deploy, daemon RSS
+	$(BIN)/python tools/bench.py
+
+clean:
+	rm -rf build $(VENV) .pytest_cache

@@ -1,0 +1,129 @@
+"""Fixtures: a gateway namespace with eth0..eth3 facing four host namespaces, a daemon inside
+it, NNF repositories, and after every test a check that unlite left no kernel object behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import netlab  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+CATALOG = ROOT / "build" / "nnf"
+
+
+class Gateway:
+    """gw namespace with eth0..eth3, each facing host namespace h1..h4 (``eth0`` inside)."""
+
+    def __init__(self, lab, n=4):
+        self.lab = lab
+        self.ns = lab.ns("gw")
+        self.hosts = []
+        for i in range(n):
+            h = lab.ns(f"h{i + 1}")
+            lab.link(self.ns, f"eth{i}", h, "eth0")
+            self.hosts.append(h)
+
+    def addr(self, host_index, cidr, via=None):
+        h = self.hosts[host_index]
+        netlab.sh("ip", "-n", h, "addr", "add", cidr, "dev", "eth0")
+        if via:
+            netlab.sh("ip", "-n", h, "route", "add", "default", "via", via)
+
+    def ping(self, host_index, dest, count=3, interval="0.2", wait="1"):
+        p = self.lab.run(self.hosts[host_index], "ping", "-c", str(count), "-i", interval,
+                         "-W", wait, dest)
+        return p.returncode == 0
+
+
+@pytest.fixture
+def gateway():
+    """The gateway; at teardown (after the daemon stopped) no unlite object may remain."""
+    lab = netlab.Lab()
+    left = None
+    try:
+        gw = Gateway(lab)
+        yield gw
+        left = netlab.unlite_objects(gw.ns)
+    finally:
+        for ns in netlab.unlite_objects(lab.namespaces[0])["netns"] if lab.namespaces else ():
+            lab.namespaces.append(ns)       # remove leaks too, so one failure stays one
+        lab.close()
+    assert left == {"netns": [], "veths": [], "nft-tables": []}, f"unlite leaked: {left}"
+
+
+@pytest.fixture
+def make_daemon(gateway, tmp_path):
+    """Start ``unlite serve`` in the gateway namespace (stopped and checked at teardown)."""
+    daemons = []
+
+    def start(nnf_dir=None, **kw):
+        d = netlab.Daemon(gateway.ns, tmp_path / f"d{len(daemons)}", nnf_dir or CATALOG, **kw)
+        daemons.append(d)
+        return d.start()
+
+    yield start
+    for d in daemons:
+        d.stop()
+        assert d.proc.returncode == 0, f"daemon exited {d.proc.returncode}:\n{d.log()}"
+
+
+@pytest.fixture
+def daemon(make_daemon):
+    return make_daemon()
+
+
+@pytest.fixture
+def nnf_repo(tmp_path):
+    """An NNF repository of its own: the packed catalog plus NNFs a test writes."""
+    repo = tmp_path / "nnf-repo"
+    shutil.copytree(CATALOG, repo)
+
+    def add(name, scripts, **template):
+        src = tmp_path / "nnf-src" / name
+        src.mkdir(parents=True)
+        t = {"name": name, "multitenancy": True, "timeout": 10,
+             "ports": [{"label": "inout", "min": 0, "max": 8}],
+             "dependencies": {"capability": [{"name": "ip", "type": "executable"}]}}
+        t.update(template)
+        (src / "template.json").write_text(json.dumps(t))
+        for action, body in scripts.items():
+            f = src / action
+            f.write_text("#!/bin/sh\n" + body + "\n")
+            f.chmod(0o755)
+        subprocess.run([sys.executable, "-m", "unlite", "nnf", "pack", str(src), "-o",
+                        str(repo / f"{name}.tgz")], check=True, cwd=ROOT, capture_output=True)
+        return repo
+
+    add.path = repo
+    return add
+
+
+def un_example(name):
+    return json.loads((DATA / "un-examples" / name).read_text())
+
+
+def bridge_graph(gid="g1", eps=("eth0", "eth1"), nf="bridge", env=None, rules=None):
+    """Two interface end-points joined through one 2-port NF, both directions."""
+    vnf = {"id": "nf1", "name": nf, "ports": [{"id": "inout:0", "name": "data-port"},
+                                              {"id": "inout:1", "name": "data-port"}]}
+    if env:
+        vnf["unify-env-variables"] = [{"variable": f"{k}={v}"} for k, v in env.items()]
+    pairs = [("endpoint:ep0", "vnf:nf1:inout:0"), ("vnf:nf1:inout:0", "endpoint:ep0"),
+             ("vnf:nf1:inout:1", "endpoint:ep1"), ("endpoint:ep1", "vnf:nf1:inout:1")]
+    return {"forwarding-graph": {
+        "id": gid, "name": f"graph {gid}", "VNFs": [vnf],
+        "end-points": [{"id": f"ep{i}", "type": "interface", "interface": {"if-name": e}}
+                       for i, e in enumerate(eps)],
+        "big-switch": {"flow-rules": rules if rules is not None else [
+            {"id": f"r{i}", "priority": 10, "match": {"port_in": a},
+             "actions": [{"output_to_port": b}]} for i, (a, b) in enumerate(pairs)]}}}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install the Debian packages unlite's demo, tests and benchmarks use (only what is missing).
+set -eu
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip       || need="$need iproute2"
+have nft      || need="$need nftables"
+have iptables || need="$need iptables"
+have ping     || need="$need iputils-ping"
+have curl     || need="$need curl"
+have nsenter  || need="$need util-linux"
+have tcpdump  || need="$need tcpdump"
+have iperf3   || need="$need iperf3"
+have nc       || need="$need netcat-openbsd"
+have python3  || need="$need python3"
+python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing:$need — run as root (or install them yourself)" >&2
+    exit 1
+fi
+echo "install-deps: installing$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends $need

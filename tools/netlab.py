@@ -1,0 +1,199 @@
+"""A gateway in namespaces, for the demo, the tests and the benchmarks (not shipped).
+
+- ``Lab``: named namespaces + veth links, every object recorded and removed by ``close()``
+  (also on failure), addresses and routes, ``run(ns, cmd)`` inside a namespace;
+- ``Daemon``: ``unlite serve`` started inside a namespace with ``nsenter --net`` (it must
+  stay in the host's mount namespace so the NF namespaces it creates are visible to all),
+  and an HTTP client whose socket is opened from inside that namespace (a thread that
+  ``setns``-ed into it), so the daemon can listen on the namespace's own loopback.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLONE_NEWNET = 0x40000000
+
+
+def sh(*argv, check=True, input=None, timeout=30):
+    p = subprocess.run([str(a) for a in argv], capture_output=True, text=True, input=input,
+                       timeout=timeout)
+    if check and p.returncode:
+        raise RuntimeError(f"{' '.join(map(str, argv))}: {p.returncode}: {p.stderr.strip()}")
+    return p
+
+
+class Lab:
+    """Namespaces and links made for one experiment; ``close()`` removes exactly those."""
+
+    def __init__(self, prefix="ult"):
+        self.tag = f"{prefix}{secrets.token_hex(2)}"
+        self.namespaces: list[str] = []
+        self.procs: list[subprocess.Popen] = []
+
+    def ns(self, name):
+        full = f"{self.tag}-{name}"
+        self.namespaces.append(full)
+        sh("ip", "netns", "add", full)
+        sh("ip", "-n", full, "link", "set", "lo", "up")
+        # quiet hosts: no IPv6 autoconf chatter, so packet counts mean what the test sent
+        sh("ip", "netns", "exec", full, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+           "net.ipv6.conf.default.disable_ipv6=1")
+        return full
+
+    def link(self, ns_a, if_a, ns_b, if_b, ip_a=None, ip_b=None):
+        sh("ip", "-n", ns_a, "link", "add", if_a, "type", "veth", "peer", "name", if_b,
+           "netns", ns_b)
+        for ns, ifn, ip in ((ns_a, if_a, ip_a), (ns_b, if_b, ip_b)):
+            if ip:
+                sh("ip", "-n", ns, "addr", "add", ip, "dev", ifn)
+            sh("ip", "-n", ns, "link", "set", ifn, "up")
+
+    def route(self, ns, dest, via):
+        sh("ip", "-n", ns, "route", "add", dest, "via", via)
+
+    def run(self, ns, *cmd, check=False, timeout=30):
+        return sh("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
+
+    def spawn(self, ns, *cmd, **kw):
+        p = subprocess.Popen(["ip", "netns", "exec", ns, *map(str, cmd)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def close(self):
+        for p in self.procs:
+            _killpg(p)
+        for ns in reversed(self.namespaces):
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+        self.namespaces.clear()
+
+
+def _killpg(p, sig=signal.SIGKILL):
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _enter(ns):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {ns}")
+    finally:
+        os.close(fd)
+
+
+class ApiError(Exception):
+    def __init__(self, status, body):
+        super().__init__(f"{status}: {body}")
+        self.status, self.body = status, body
+
+
+class Daemon:
+    """``unlite serve`` inside namespace ``ns``; ``api()`` talks to it from inside ``ns``."""
+
+    def __init__(self, ns, workdir, nnf_dir=None, port=8080, backend="nft", extra=()):
+        self.ns, self.port = ns, port
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "daemon.log"
+        self.nnf_dir = str(nnf_dir or ROOT / "build" / "nnf")
+        self.argv = ["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-m", "unlite",
+                     "serve", "--listen", f"127.0.0.1:{port}",
+                     "--state-dir", str(self.workdir / "state"),
+                     "--run-dir", str(self.workdir / "run"), "--nnf-dir", self.nnf_dir,
+                     "--backend", backend, *extra]
+        self.proc = None
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, initializer=_enter, initargs=(ns,))
+
+    def start(self, timeout=10):
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(self.argv, stdout=open(self.log_path, "ab"),
+                                     stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"unlite serve exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                self.api("GET", "/healthz", timeout=1)
+                return self
+            except (OSError, ApiError):
+                time.sleep(0.05)
+        raise RuntimeError(f"unlite serve did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self):
+        try:
+            return self.log_path.read_text()[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _killpg(self.proc)
+        self.pool.shutdown(wait=False)
+
+    def api(self, method, path, body=None, timeout=60):
+        """(status, JSON or None). Raises ApiError on 4xx/5xx."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        url = f"http://127.0.0.1:{self.port}{path}"
+
+        def call():
+            req = urllib.request.Request(url, data=body, method=method,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    data = r.read()
+                    return r.status, json.loads(data) if data.strip() else None
+            except urllib.error.HTTPError as e:
+                data = e.read()
+                try:
+                    payload = json.loads(data)
+                except ValueError:
+                    payload = data.decode(errors="replace")
+                raise ApiError(e.code, payload) from None
+
+        return self.pool.submit(call).result()
+
+
+def unlite_objects(node_ns):
+    """Kernel objects made by unlite: NF namespaces, node-side veths, nft tables."""
+    ns = sorted(n for n in os.listdir("/run/netns") if n.startswith("ul-")) \
+        if os.path.isdir("/run/netns") else []
+    links = json.loads(sh("ip", "-n", node_ns, "-j", "link", "show").stdout or "[]")
+    veths = sorted(l["ifname"] for l in links if l["ifname"].startswith("ul"))
+    out = sh("ip", "netns", "exec", node_ns, "nft", "-j", "list", "tables").stdout
+    tables = sorted(o["table"]["name"] for o in json.loads(out or '{"nftables": []}')["nftables"]
+                    if "table" in o and o["table"]["name"].startswith("ul_"))
+    return {"netns": ns, "veths": veths, "nft-tables": tables}

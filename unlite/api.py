@@ -1,0 +1,150 @@
+"""The northbound REST API (Universal Node compatible, design contract 1), on Bottle.
+
+Routes are three lines each; cross-cutting work lives in ``ErrorPlugin`` (every error becomes
+JSON ``{"error", "path"}`` with the right 4xx, never a traceback) and ``read_body`` (size
+limit). ``serve()`` runs the app on a threaded WSGI server so a slow deploy never blocks
+reads.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socketserver
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import bottle
+
+from . import __version__, sh
+from .compute.native import ComputeError
+from .compute.package import PackageError
+from .model import ModelError
+from .network import SteeringError
+from .node import NodeError
+
+log = logging.getLogger("unlite.api")
+
+MAX_BODY = 1 << 20  # 1 MiB: a graph is a few KiB; anything larger is a mistake or an attack
+KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError)
+
+
+class ErrorPlugin:
+    """Turn every exception into a JSON error: known ones keep their status and path."""
+    name, api = "unlite-errors", 2
+
+    def apply(self, callback, route):
+        def wrapper(*args, **kwargs):
+            try:
+                return callback(*args, **kwargs)
+            except bottle.HTTPResponse:
+                raise
+            except KNOWN as e:
+                return _error(getattr(e, "status", 400) or 400, getattr(e, "message", str(e)),
+                              getattr(e, "path", None), getattr(e, "fault", None))
+            except sh.CommandError as e:
+                log.error("command failed: %s", e)
+                return _error(500, f"a system command failed: {e}")
+            except Exception as e:  # noqa: BLE001 - the cause is logged and returned
+                log.exception("internal error on %s %s", bottle.request.method,
+                              bottle.request.path)
+                return _error(500, f"internal error: {type(e).__name__}: {e}")
+        return wrapper
+
+
+def _error(status, message, path=None, fault=None):
+    body = {"error": message, "path": path}
+    if fault:
+        body["fault"] = fault
+    return _json(body, status)
+
+
+def _json(obj, status=200):
+    return bottle.HTTPResponse(json.dumps(obj, indent=1) + "\n", status,
+                               {"Content-Type": "application/json"})
+
+
+def read_body():
+    req = bottle.request
+    if req.content_length > MAX_BODY:
+        raise NodeError(f"body larger than {MAX_BODY} bytes", "$", 413)
+    data = req.body.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise NodeError(f"body larger than {MAX_BODY} bytes", "$", 413)
+    if not data.strip():
+        raise NodeError("empty body: an NF-FG JSON document is expected", "$", 400)
+    return data
+
+
+def make_app(node):
+    app = bottle.Bottle(autojson=False)
+    app.install(ErrorPlugin())
+
+    @app.post("/NF-FG")
+    @app.post("/NF-FG/")
+    def post_graph():
+        return _json({"nffg-uuid": node.post(read_body())}, 201)
+
+    @app.put("/NF-FG/<gid>")
+    def put_graph(gid):
+        created = node.put(gid, read_body())
+        return _json({"nffg-uuid": gid, "created": created}, 201 if created else 200)
+
+    @app.get("/NF-FG")
+    @app.get("/NF-FG/")
+    def list_graphs():
+        return _json({"NF-FG": [node.get(g) for g in node.ids()]})
+
+    @app.get("/NF-FG/status/<gid>")
+    def graph_status(gid):
+        return _json(node.status(gid))
+
+    @app.get("/NF-FG/<gid>")
+    def get_graph(gid):
+        return _json(node.get(gid))
+
+    @app.delete("/NF-FG/<gid>")
+    def delete_graph(gid):
+        node.delete(gid)
+        return bottle.HTTPResponse(status=204)
+
+    @app.get("/capabilities")
+    def capabilities():
+        return _json(node.capabilities())
+
+    @app.get("/nnfs")
+    def nnfs():
+        return _json({"nnfs": [{"name": t.name, "flavour": t.flavour, "aliases": list(t.aliases),
+                                "description": t.description, "multitenancy": t.multitenancy,
+                                "dependencies": [n for n, _ in t.dependencies]}
+                               for t in node.repo.templates()]})
+
+    @app.get("/healthz")
+    def healthz():
+        return _json({"status": "ok", "version": __version__, "graphs": len(node.graphs)})
+
+    @app.get("/openapi.json")
+    def openapi():
+        from .openapi import document
+        return _json(document(__version__))
+
+    @app.error(404)
+    @app.error(405)
+    def not_found(err):
+        bottle.response.content_type = "application/json"
+        return json.dumps({"error": f"{err.status_line}: {bottle.request.method} "
+                                    f"{bottle.request.path}", "path": None}) + "\n"
+
+    return app
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(WSGIRequestHandler):
+    def log_message(self, fmt, *args):
+        log.info("%s %s", self.address_string(), fmt % args)
+
+
+def make_server_for(node, host, port):
+    return make_server(host, port, make_app(node), server_class=_Server, handler_class=_Handler)

@@ -1,0 +1,166 @@
+"""``unlite`` command line (design contract 3).
+
+``unlite serve`` runs the daemon; every other command is a thin client of a running daemon
+(``--url``, default ``$UNLITE_URL`` or http://127.0.0.1:8080), except ``nnf pack`` which
+builds an NNF package locally.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def default_nnf_dir():
+    """The packed catalog: on a router /usr/share/unlite/nnf, in a checkout build/nnf."""
+    for d in (os.environ.get("UNLITE_NNF_DIR"), "/usr/share/unlite/nnf",
+              Path(__file__).resolve().parent.parent / "build" / "nnf"):
+        if d and Path(d).is_dir():
+            return str(d)
+    return "/usr/share/unlite/nnf"
+
+
+def cmd_serve(a):
+    from .api import make_server_for
+    from .node import Node
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    host, _, port = a.listen.rpartition(":")
+    node = Node(a.state_dir, a.run_dir, a.nnf_dir, a.backend)
+    node.restore()
+    server = make_server_for(node, host.strip("[]") or "127.0.0.1", int(port))
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logging.getLogger("unlite").info("listening on %s (backend %s, NNFs from %s)",
+                                     a.listen, a.backend, a.nnf_dir)
+    print(f"unlite listening on http://{a.listen}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        node.shutdown()
+    return 0
+
+
+def _call(a, method, path, body=None):
+    req = urllib.request.Request(a.url.rstrip("/") + path, data=body, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            data = r.read()
+    except urllib.error.HTTPError as e:
+        data = e.read()
+        try:
+            err = json.loads(data)
+            msg = err.get("error", data.decode())
+            where = f" (at {err['path']})" if err.get("path") else ""
+        except ValueError:
+            msg, where = data.decode(errors="replace"), ""
+        print(f"unlite: {e.code}: {msg}{where}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as e:
+        print(f"unlite: cannot reach the daemon at {a.url}: {e.reason}", file=sys.stderr)
+        return 2
+    if data.strip():
+        print(json.dumps(json.loads(data), indent=1))
+    return 0
+
+
+def cmd_graph(a):
+    if a.action == "apply":
+        body = Path(a.file).read_bytes() if a.file != "-" else sys.stdin.buffer.read()
+        gid = a.id
+        if gid is None:
+            try:
+                gid = json.loads(body)["forwarding-graph"].get("id")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                gid = None
+        return _call(a, "PUT", f"/NF-FG/{gid}", body) if gid else _call(a, "POST", "/NF-FG/",
+                                                                         body)
+    if a.action == "list":
+        return _call(a, "GET", "/NF-FG/")
+    if not a.id:
+        print(f"unlite: graph {a.action} needs an ID", file=sys.stderr)
+        return 2
+    path = {"get": f"/NF-FG/{a.id}", "delete": f"/NF-FG/{a.id}",
+            "status": f"/NF-FG/status/{a.id}"}[a.action]
+    return _call(a, "DELETE" if a.action == "delete" else "GET", path)
+
+
+def cmd_caps(a):
+    return _call(a, "GET", "/capabilities")
+
+
+def cmd_nnf(a):
+    from .compute.package import PackageError, pack
+    if a.action == "pack":
+        try:
+            digest = pack(a.dir, a.output)
+        except PackageError as e:
+            print(f"unlite: {e}", file=sys.stderr)
+            return 1
+        print(f"{a.output} sha256={digest}")
+        return 0
+    return _call(a, "GET", "/nnfs")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="unlite", description="Native network functions node")
+    p.add_argument("--url", default=os.environ.get("UNLITE_URL", DEFAULT_URL),
+                   help="daemon URL for client commands (default %(default)s)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run the daemon")
+    s.add_argument("--listen", default="127.0.0.1:8080", help="ADDR:PORT (default %(default)s)")
+    s.add_argument("--state-dir", default="/etc/unlite", help="desired graphs (flash)")
+    s.add_argument("--run-dir", default="/var/run/unlite", help="runtime records (RAM)")
+    s.add_argument("--nnf-dir", default=default_nnf_dir(), help="NNF repository")
+    s.add_argument("--backend", default="nft", choices=["nft"], help="steering backend")
+    s.add_argument("-v", "--verbose", action="store_true", help="log every command")
+    s.set_defaults(func=cmd_serve)
+    g = sub.add_parser("graph", help="apply, list, get, status or delete graphs")
+    g.add_argument("action", choices=["apply", "list", "get", "status", "delete"])
+    g.add_argument("file_or_id", nargs="?", help="FILE for apply, ID otherwise")
+    g.add_argument("--id", help="graph id for apply (default: the file's forwarding-graph.id)")
+    g.set_defaults(func=cmd_graph)
+    c = sub.add_parser("caps", help="show the node's capabilities")
+    c.set_defaults(func=cmd_caps)
+    n = sub.add_parser("nnf", help="pack an NNF or list the daemon's catalog")
+    n.add_argument("action", choices=["pack", "list"])
+    n.add_argument("dir", nargs="?", help="NNF source folder (pack)")
+    n.add_argument("-o", "--output", help="output .tgz (pack)")
+    n.set_defaults(func=cmd_nnf)
+    return p
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    if a.cmd == "graph":
+        if a.action == "apply":
+            a.file = a.file_or_id
+            if not a.file:
+                print("unlite: graph apply needs a FILE", file=sys.stderr)
+                return 2
+        else:
+            a.id = a.id or a.file_or_id
+    if a.cmd == "nnf" and a.action == "pack" and not (a.dir and a.output):
+        print("unlite: nnf pack needs DIR and -o FILE.tgz", file=sys.stderr)
+        return 2
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Compute drivers (paper Table II). ``native`` runs NNFs in network namespaces."""

@@ -1,0 +1,262 @@
+"""The node: turns a desired graph into kernel objects, as one transaction.
+
+``Node.put(id, doc)`` deploys a new graph or updates a running one by difference:
+
+1. parse and validate (model), ask the backend what it can carry, check the end-points
+   exist and belong to no other graph, plan every NF instance (package, dependencies, names);
+2. record the plan (runtime record), then create and start only the NF instances that are
+   new or changed — a changed NF gets a new instance beside the old one (make before break);
+3. steer: one backend transaction that rewrites only the chains whose rules changed;
+4. stop and delete the instances nobody uses any more; store the desired graph.
+
+Any failure in 1–3 undoes what 2 made and leaves the previous version running untouched.
+Mutations are serialised by one lock; reads never take it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import network, sh
+from .compute.native import ComputeError, Instance, NativeDriver
+from .compute.package import Repository, missing_dependencies
+from .model import Graph, ModelError, parse_graph, validate_id
+from .network import SteeringError
+from .store import Store
+
+log = logging.getLogger("unlite.node")
+
+
+class NodeError(Exception):
+    def __init__(self, message, path=None, status=400):
+        super().__init__(message)
+        self.message, self.path, self.status = message, path, status
+
+
+@dataclass
+class Deployed:
+    graph: Graph
+    instances: dict[str, Instance]          # NF id → instance
+    chains: dict[str, list[str]]            # backend's desired state
+    state: str = "complete"
+    error: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def record(self):
+        return {"graph": self.graph.id, "chains": self.chains,
+                "instances": [i.to_dict() for i in self.instances.values()]}
+
+
+class Node:
+    def __init__(self, state_dir, run_dir, nnf_dir, backend="nft"):
+        self.store = Store(state_dir, run_dir)
+        self.repo = Repository(nnf_dir, Path(run_dir) / "pkg")
+        self.compute = NativeDriver(self.repo, run_dir)
+        self.switch = network.get(backend)
+        self.lock = threading.Lock()
+        self.graphs: dict[str, Deployed] = {}
+        self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
+
+    # -- reads (no lock) ----------------------------------------------------------------------
+    def ids(self):
+        return sorted(set(self.graphs) | set(self.failed))
+
+    def get(self, gid):
+        d = self.graphs.get(gid)
+        if d:
+            return d.graph.doc
+        doc = self.store.desired.get(gid) if gid in self.failed else None
+        if doc is None:
+            raise NodeError(f"no graph '{gid}'", status=404)
+        return doc
+
+    def status(self, gid):
+        d = self.graphs.get(gid)
+        if d is None:
+            if gid in self.failed:
+                return {"id": gid, "status": "failed", "error": self.failed[gid]}
+            raise NodeError(f"no graph '{gid}'", status=404)
+        counters = self.switch.counters(gid)
+        return {
+            "id": gid, "status": d.state, "backend": self.switch.name,
+            "VNFs": [{"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
+                      "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
+                      "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
+                                for p in i.ports]}
+                     for i in d.instances.values()],
+            "flow-rules": [{"id": r.id, "priority": r.priority,
+                            **counters.get(r.id, {"packets": None, "bytes": None})}
+                           for r in d.graph.rules],
+            "warnings": list(d.graph.warnings),
+        }
+
+    def capabilities(self):
+        funcs = []
+        for t in self.repo.templates():
+            if not missing_dependencies(t):
+                funcs.append({"name": t.name, "flavour": t.flavour, "aliases": list(t.aliases),
+                              "multitenancy": t.multitenancy, "ports": list(t.ports)})
+        mem = _meminfo()
+        return {
+            "functional-capabilities": funcs,
+            "infrastructure": {"arch": platform.machine(), "kernel": platform.release(),
+                               "execution-environments": ["native"],
+                               "steering-backend": self.switch.name,
+                               "endpoint-types": list(self.switch.endpoint_types)},
+            "resources": {"cpus": os.cpu_count(), "memory-free-kb": mem.get("MemAvailable"),
+                          "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
+                          "nfs": sum(len(d.instances) for d in self.graphs.values())},
+        }
+
+    # -- changes ------------------------------------------------------------------------------
+    def post(self, doc):
+        gid = uuid.uuid4().hex
+        self.put(gid, doc)
+        return gid
+
+    def put(self, gid, doc):
+        """Deploy or update graph ``gid``. Returns True when it was created."""
+        validate_id(gid, "$.id (URL)", "graph id")
+        graph = parse_graph(doc, gid)
+        with self.lock:
+            old = self.graphs.get(gid)
+            self._deploy(graph, old)
+            self.failed.pop(gid, None)
+            return old is None
+
+    def delete(self, gid):
+        with self.lock:
+            d = self.graphs.get(gid)
+            if d is None and gid not in self.failed:
+                raise NodeError(f"no graph '{gid}'", status=404)
+            if d is not None:
+                self.switch.remove(gid)
+                for inst in reversed(list(d.instances.values())):
+                    self.compute.stop(inst)
+                    self.compute.delete(inst)
+                del self.graphs[gid]
+            self.failed.pop(gid, None)
+            self.store.runtime.delete(gid)
+            self.store.desired.delete(gid)
+
+    def _deploy(self, graph, old: Deployed | None, store=True):
+        self.switch.check(graph)
+        self._check_endpoints(graph)
+        plan = {v.id: self.compute.plan(graph.id, v) for v in graph.vnfs}
+        kept = {k: old.instances[k] for k, inst in plan.items()
+                if old and k in old.instances and old.instances[k].netns == inst.netns}
+        fresh = [inst for k, inst in plan.items() if k not in kept]
+        gone = [inst for k, inst in (old.instances.items() if old else ())
+                if kept.get(k) is not inst]
+        new = Deployed(graph, {k: kept.get(k) or plan[k] for k in plan}, {})
+        # Record every object before it exists: old + new instances together.
+        self.store.runtime.put(graph.id, {
+            "graph": graph.id, "chains": old.chains if old else {},
+            "instances": [i.to_dict() for i in (list(old.instances.values()) if old else [])
+                          + fresh]})
+        made = []
+        try:
+            for inst in fresh:
+                made.append(inst)
+                self.compute.create(inst)
+                self.compute.start(inst)
+            new.chains = self.switch.compile(graph, self._devices(graph, new.instances))
+            self.switch.apply(graph.id, old.chains if old else {}, new.chains)
+        except BaseException:
+            for inst in reversed(made):
+                self.compute.stop(inst)
+                self.compute.delete(inst)
+            if old:
+                self.store.runtime.put(graph.id, old.record())
+            else:
+                self.store.runtime.delete(graph.id)
+            raise
+        self.graphs[graph.id] = new
+        for inst in reversed(gone):
+            self.compute.stop(inst)
+            self.compute.delete(inst)
+        self.store.runtime.put(graph.id, new.record())
+        if store:
+            self.store.desired.put(graph.id, graph.doc)
+
+    def _check_endpoints(self, graph):
+        present = {link["ifname"] for link in sh.ip_json("link", "show")}
+        ours = {p.host for d in self.graphs.values() for i in d.instances.values()
+                for p in i.ports}
+        used = {ep.ifname: (gid, ep.id) for gid, d in self.graphs.items() if gid != graph.id
+                for ep in d.graph.endpoints if ep.ifname}
+        seen = {}
+        for ep in graph.endpoints:
+            name = ep.ifname
+            if name is None:
+                continue
+            path = f"{ep.path}.{ep.type}.if-name"
+            if name in ours or name.startswith("ul"):
+                raise NodeError(f"interface '{name}' of end-point '{ep.id}' belongs to "
+                                "unlite itself and cannot be an end-point", path, 422)
+            if name not in present:
+                raise NodeError(f"end-point '{ep.id}': interface '{name}' does not exist on "
+                                "this node", path, 422)
+            if name in used:
+                raise NodeError(f"end-point '{ep.id}': interface '{name}' is already used by "
+                                f"graph '{used[name][0]}'", path, 409)
+            if name in seen:
+                raise NodeError(f"end-points '{seen[name]}' and '{ep.id}' both use interface "
+                                f"'{name}'", path, 422)
+            seen[name] = ep.id
+
+    @staticmethod
+    def _devices(graph, instances):
+        devs = {f"endpoint:{ep.id}": ep.ifname for ep in graph.endpoints}
+        for nf, inst in instances.items():
+            for p in inst.ports:
+                devs[f"vnf:{nf}:{p.id}"] = p.host
+        return devs
+
+    # -- start and stop of the daemon ------------------------------------------------------------
+    def restore(self):
+        """At start: remove what a previous run recorded, then redeploy the desired graphs."""
+        for gid in self.store.runtime.keys():
+            rec = self.store.runtime.get(gid) or {}
+            self.switch.remove(gid)
+            for d in rec.get("instances", []):
+                inst = Instance.from_dict(d)
+                self.compute.stop(inst)
+                self.compute.delete(inst)
+            self.store.runtime.delete(gid)
+        for gid in self.store.desired.keys():
+            doc = self.store.desired.get(gid)
+            try:
+                with self.lock:
+                    self._deploy(parse_graph(doc, gid), None, store=False)
+            except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
+                log.error("graph %s could not be restored: %s", gid, e)
+                self.failed[gid] = {"error": str(e)}
+
+    def shutdown(self):
+        """Remove every kernel object (desired graphs stay stored for the next start)."""
+        with self.lock:
+            for gid, d in list(self.graphs.items()):
+                self.switch.remove(gid)
+                for inst in reversed(list(d.instances.values())):
+                    self.compute.stop(inst)
+                    self.compute.delete(inst)
+                self.store.runtime.delete(gid)
+            self.graphs.clear()
+
+
+def _meminfo():
+    out = {}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, v = line.split(":", 1)
+                out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
