@@ -5,18 +5,21 @@ BIN     := $(VENV)/bin
 NNF_SRC := $(wildcard nnf/*/template.json)
 NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
 
-.PHONY: all install deps catalog demo test bench clean
+.PHONY: all install deps bytecode catalog demo test bench clean
 all: install
 
 deps:                       ## system packages (Debian; needs root)
 	sh tools/install-deps.sh
 
-install: $(BIN)/.installed catalog   ## .venv with the runtime + test tools, packed NNF catalog
+install: $(BIN)/.installed bytecode catalog   ## .venv with the runtime + test tools, packed NNF catalog
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
+
+bytecode: $(BIN)/.installed   # a router runs from .pyc: so does the daemon here
+	$(BIN)/python -m compileall -q unlite
 
 catalog: $(NNF_PKG)
 

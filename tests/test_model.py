@@ -14,7 +14,7 @@ from unlite.model import (DEFAULT_PRIORITY, MATCH_FIELDS, Action, Control, Endpo
                           Graph, Match, ModelError, Port, PortRef, Rule, VNF, parse_graph,
                           validate_id)
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "un-examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "un-examples"   # copied unchanged
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json")) if EXAMPLES.is_dir() else []
 FG = "$.forwarding-graph"
 RULE0 = f"{FG}.big-switch.flow-rules[0]"

@@ -387,6 +387,9 @@ def test_bridge_nnf(lab, repo, tmp_path):
     assert lab.ping("a", "10.99.0.2") and lab.ping("a", "10.99.0.3") and lab.ping("c", "10.99.0.2")
     assert lab.nnf(pkg, "stop", "nf", ["p0", "p1", "p2"], tmp_path).returncode == 0
     assert lab.no_ping("a", "10.99.0.2")
+    r = lab.nnf(pkg, "start", "nf", ["p0", "p1", "p2"], tmp_path)     # restart after stop
+    assert r.returncode == 0, r.stderr
+    assert lab.ping("a", "10.99.0.3")
 
 
 def test_firewall_nnf(lab, repo, tmp_path):

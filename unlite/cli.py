@@ -13,8 +13,6 @@ import os
 import signal
 import sys
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -29,7 +27,17 @@ def default_nnf_dir():
     return "/usr/share/unlite/nnf"
 
 
+def lean_imports():
+    """Keep OpenSSL out of the daemon (~5 MB of RSS): it never speaks TLS itself and hashes
+    with Python's builtin sha256. This is the module set of OpenWrt's ``python3-light``,
+    which ships neither ``ssl`` nor ``_hashlib``; https package fetches use the system's
+    fetcher (``sh.fetch``). Must run before anything imports http.client or hashlib."""
+    for name in ("ssl", "_hashlib"):
+        sys.modules.setdefault(name, None)      # "import ssl" now raises ImportError
+
+
 def cmd_serve(a):
+    lean_imports()
     from .api import make_server_for
     from .node import Node
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
@@ -57,6 +65,8 @@ def cmd_serve(a):
 
 
 def _call(a, method, path, body=None):
+    import urllib.error
+    import urllib.request
     req = urllib.request.Request(a.url.rstrip("/") + path, data=body, method=method,
                                  headers={"Content-Type": "application/json"})
     try:

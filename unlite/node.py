@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +102,7 @@ class Node:
         mem = _meminfo()
         return {
             "functional-capabilities": funcs,
-            "infrastructure": {"arch": platform.machine(), "kernel": platform.release(),
+            "infrastructure": {"arch": os.uname().machine, "kernel": os.uname().release,
                                "execution-environments": ["native"],
                                "steering-backend": self.switch.name,
                                "endpoint-types": list(self.switch.endpoint_types)},
@@ -115,7 +113,7 @@ class Node:
 
     # -- changes ------------------------------------------------------------------------------
     def post(self, doc):
-        gid = uuid.uuid4().hex
+        gid = os.urandom(16).hex()
         self.put(gid, doc)
         return gid
 
@@ -136,9 +134,7 @@ class Node:
                 raise NodeError(f"no graph '{gid}'", status=404)
             if d is not None:
                 self.switch.remove(gid)
-                for inst in reversed(list(d.instances.values())):
-                    self.compute.stop(inst)
-                    self.compute.delete(inst)
+                self.compute.teardown(reversed(list(d.instances.values())))
                 del self.graphs[gid]
             self.failed.pop(gid, None)
             self.store.runtime.delete(gid)
@@ -168,24 +164,19 @@ class Node:
             new.chains = self.switch.compile(graph, self._devices(graph, new.instances))
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
         except BaseException:
-            for inst in reversed(made):
-                self.compute.stop(inst)
-                self.compute.delete(inst)
+            self.compute.teardown(reversed(made))
             if old:
                 self.store.runtime.put(graph.id, old.record())
             else:
                 self.store.runtime.delete(graph.id)
             raise
         self.graphs[graph.id] = new
-        for inst in reversed(gone):
-            self.compute.stop(inst)
-            self.compute.delete(inst)
+        self.compute.teardown(reversed(gone))
         self.store.runtime.put(graph.id, new.record())
         if store:
             self.store.desired.put(graph.id, graph.doc)
 
     def _check_endpoints(self, graph):
-        present = {link["ifname"] for link in sh.ip_json("link", "show")}
         ours = {p.host for d in self.graphs.values() for i in d.instances.values()
                 for p in i.ports}
         used = {ep.ifname: (gid, ep.id) for gid, d in self.graphs.items() if gid != graph.id
@@ -199,7 +190,7 @@ class Node:
             if name in ours or name.startswith("ul"):
                 raise NodeError(f"interface '{name}' of end-point '{ep.id}' belongs to "
                                 "unlite itself and cannot be an end-point", path, 422)
-            if name not in present:
+            if not sh.link_exists(name):
                 raise NodeError(f"end-point '{ep.id}': interface '{name}' does not exist on "
                                 "this node", path, 422)
             if name in used:
@@ -224,10 +215,7 @@ class Node:
         for gid in self.store.runtime.keys():
             rec = self.store.runtime.get(gid) or {}
             self.switch.remove(gid)
-            for d in rec.get("instances", []):
-                inst = Instance.from_dict(d)
-                self.compute.stop(inst)
-                self.compute.delete(inst)
+            self.compute.teardown([Instance.from_dict(d) for d in rec.get("instances", [])])
             self.store.runtime.delete(gid)
         for gid in self.store.desired.keys():
             doc = self.store.desired.get(gid)
@@ -243,9 +231,7 @@ class Node:
         with self.lock:
             for gid, d in list(self.graphs.items()):
                 self.switch.remove(gid)
-                for inst in reversed(list(d.instances.values())):
-                    self.compute.stop(inst)
-                    self.compute.delete(inst)
+                self.compute.teardown(reversed(list(d.instances.values())))
                 self.store.runtime.delete(gid)
             self.graphs.clear()
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 log = logging.getLogger("unlite.sh")
@@ -77,11 +80,79 @@ def nft_json(*args):
     return json.loads(out).get("nftables", []) if out.strip() else []
 
 
+def fetch(url, max_bytes, timeout):
+    """Download ``url`` with the system's fetcher (``uclient-fetch`` on OpenWrt, ``curl`` or
+    ``wget`` elsewhere): bytes, at most ``max_bytes`` of them. Raises OSError."""
+    for argv in (["uclient-fetch", "-q", "-T", str(int(timeout)), "-O", "-", url],
+                 ["curl", "-fsSL", "--proto", "=https", "-m", str(int(timeout)), url],
+                 ["wget", "-q", "-T", str(int(timeout)), "-O", "-", url]):
+        if shutil.which(argv[0], path=os.environ.get("PATH", "") + ":" + SBIN_PATH):
+            break
+    else:
+        raise OSError("no uclient-fetch, curl or wget to fetch https URLs with")
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=timeout + 5)
+    except subprocess.TimeoutExpired:
+        raise OSError(f"{argv[0]} timed out after {timeout}s") from None
+    log.debug("%s -> %d", " ".join(argv), p.returncode)
+    if p.returncode:
+        raise OSError(f"{argv[0]} exited {p.returncode}: "
+                      f"{p.stderr.decode(errors='replace').strip()[-300:]}")
+    return p.stdout[:max_bytes]
+
+
 def netns_list():
     try:
         return sorted(os.listdir("/run/netns"))
     except FileNotFoundError:
         return []
+
+
+def netns_pids(names):
+    """PIDs of the processes inside the named namespaces (what ``ip netns pids`` does, for
+    many namespaces in one pass over /proc and without an exec)."""
+    want = set()
+    for name in names:
+        try:
+            st = os.stat(f"/run/netns/{name}")
+            want.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+    if not want:
+        return []
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                st = os.stat(f"/proc/{entry}/ns/net")
+            except OSError:
+                continue                       # exited meanwhile
+            if (st.st_dev, st.st_ino) in want:
+                pids.append(int(entry))
+    return pids
+
+
+def wait_links_gone(names, timeout):
+    """Wait until no interface of ``names`` exists in our namespace; return those left."""
+    left = list(names)
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while left:
+        left = [n for n in left if link_exists(n)]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    return left
+
+
+def link_exists(name):
+    """Is there an interface ``name`` in our network namespace? (an ioctl, no exec)"""
+    try:
+        socket.if_nametoindex(name)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def run_script(argv, env, cwd, log_path, timeout):
@@ -100,20 +171,31 @@ def run_script(argv, env, cwd, log_path, timeout):
                                  stderr=out, start_new_session=True)
         except OSError as e:
             return 127, f"cannot run {argv[0]}: {e}"
+        # A blocking wait plus a watchdog timer: Popen.wait(timeout=) polls with growing
+        # sleeps and would add up to several ms to every script.
+        expired = []
+        timer = threading.Timer(timeout, _expire, (p, expired))
+        timer.start()
         try:
-            code = p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
+            code = p.wait()
+        finally:
+            timer.cancel()
+        if expired:
             code = -9
     log.debug("%s -> %d (%.1f ms)", " ".join(argv), code, (time.monotonic() - t0) * 1e3)
     tail = _tail(log_path, start)
     if code == -9:
         tail = (tail + "\n" if tail else "") + f"killed after {timeout}s timeout"
     return code, tail
+
+
+def _expire(p, expired):
+    if p.returncode is None:            # not reaped yet, so its pid is still its own
+        expired.append(True)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _tail(path, start, lines=8):

@@ -4,7 +4,8 @@
   written only on change, atomically (temp file, fsync, rename, fsync of the folder);
 - runtime records: ``<run-dir>/graphs/<id>.json`` — on a router under /var/run (RAM): every
   kernel object of a graph, written *before* the object is made, so a crash leaves a record
-  to clean from.
+  to clean from. Atomic (rename) but not fsync'ed: they must survive a crash of the daemon,
+  which the page cache does; a power cut takes the kernel objects with them.
 """
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, data):
+def write_atomic(path: Path, data, durable=True):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -31,12 +35,12 @@ def write_atomic(path: Path, data):
 class Folder:
     """A folder of ``<id>.json`` documents."""
 
-    def __init__(self, root):
-        self.root = Path(root)
+    def __init__(self, root, durable=True):
+        self.root, self.durable = Path(root), durable
         self.root.mkdir(parents=True, exist_ok=True)
 
     def put(self, key, data):
-        write_atomic(self.root / f"{key}.json", data)
+        write_atomic(self.root / f"{key}.json", data, self.durable)
 
     def get(self, key):
         try:
@@ -57,4 +61,4 @@ class Folder:
 class Store:
     def __init__(self, state_dir, run_dir):
         self.desired = Folder(Path(state_dir) / "graphs")
-        self.runtime = Folder(Path(run_dir) / "graphs")
+        self.runtime = Folder(Path(run_dir) / "graphs", durable=False)

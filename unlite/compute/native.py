@@ -29,6 +29,8 @@ from pathlib import Path
 from .. import sh
 from .package import PackageError, Repository, missing_dependencies
 
+VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
+
 
 class ComputeError(Exception):
     """A lifecycle step failed; ``fault`` is one of the named faults of design.md."""
@@ -157,25 +159,49 @@ class NativeDriver:
         inst.state, inst.fault, inst.fault_detail = "Active", None, None
 
     def stop(self, inst: Instance):
-        """Stop the NF's processes; keep its namespace and ports. Never raises."""
+        """Stop the NF: its stop script, then kill what is left in its namespace. Keeps the
+        namespace and ports. Never raises (a failure is recorded in ``inst.fault``)."""
         inst.state = "Stopping"
         try:
             self._script(inst, "stop", "FailureOnStop")
         except ComputeError:
-            pass  # recorded in inst.fault; delete() still frees everything
-        self._kill_all(inst.netns)
+            pass
+        _kill(sh.netns_pids([inst.netns]))
         inst.state = "Idle"
 
     def delete(self, inst: Instance):
-        """Free everything: processes, veths, netns, run dir. Idempotent, never raises."""
-        try:
-            self._script(inst, "delete", "FailureOnStop")
-        except ComputeError:
-            pass
-        self._kill_all(inst.netns)
-        sh.ip_batch([f"link del {p.host}" for p in inst.ports] + [f"netns del {inst.netns}"],
-                    force=True)
-        shutil.rmtree(self._rundir(inst), ignore_errors=True)
+        self.teardown([inst], stop=False)
+
+    def teardown(self, insts, stop=True):
+        """Stop (optionally) and free instances: scripts, processes, netns, veths, run dirs.
+
+        Idempotent, never raises. Deleting the namespaces is what frees the ports: the kernel
+        then unregisters every veth pair of all of them in one batch (one RCU grace period),
+        much cheaper than one ``link del`` per veth. We wait until the node-side ends are
+        gone, so no object of the instances outlives the call.
+        """
+        insts = list(insts)
+        for inst in insts:
+            if stop:
+                inst.state = "Stopping"
+                try:
+                    self._script(inst, "stop", "FailureOnStop")
+                except ComputeError:
+                    pass
+            try:
+                self._script(inst, "delete", "FailureOnStop")
+            except ComputeError:
+                pass
+            inst.state = "Idle"
+        _kill(sh.netns_pids([i.netns for i in insts]))
+        sh.ip_batch([f"netns del {i.netns}" for i in insts
+                     if os.path.exists(f"/run/netns/{i.netns}")], force=True)
+        hosts = [p.host for i in insts for p in i.ports]
+        left = sh.wait_links_gone(hosts, VETH_GONE_TIMEOUT)
+        if left:                    # e.g. a namespace still pinned by a stray mount or process
+            sh.ip_batch([f"link del {h}" for h in left], force=True)
+        for inst in insts:
+            shutil.rmtree(self._rundir(inst), ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------------------------
     def _rundir(self, inst):
@@ -211,13 +237,11 @@ class NativeDriver:
             raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {action} script exited {code}"
                                + (f": {tail}" if tail else ""), fault)
 
-    @staticmethod
-    def _kill_all(netns):
-        if not os.path.exists(f"/run/netns/{netns}"):
-            return
-        pids = sh.run(["ip", "netns", "pids", netns], check=False).split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
+
+
+def _kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

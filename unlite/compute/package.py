@@ -19,7 +19,6 @@ Pure file work: no subprocess is ever run here.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -28,13 +27,13 @@ import os
 import re
 import shutil
 import stat
-import tarfile
 import tempfile
 import threading
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from .. import sh
 
 log = logging.getLogger("unlite.package")
 
@@ -235,6 +234,8 @@ def _is_script(rel: str, head: bytes):
 def pack(src_dir, out_tgz):
     """Pack ``src_dir`` into a reproducible ``out_tgz`` and write its index entry
     ``out.json`` (template + uri + sha256) beside it. Return the sha256 hex."""
+    import gzip
+    import tarfile
     src, out = Path(src_dir), Path(out_tgz)
     tpath = src / "template.json"
     if not tpath.is_file() or tpath.is_symlink():
@@ -305,6 +306,7 @@ def _atomic_write(path: Path, data: bytes):
 
 # -- unpack ---------------------------------------------------------------------------------
 def _member_path(m: tarfile.TarInfo):
+    import tarfile
     """The safe relative path of a member, or raise; '' for the archive root itself."""
     name = m.name
     if "\0" in name or "\\" in name:
@@ -326,6 +328,7 @@ def _member_path(m: tarfile.TarInfo):
 
 def _unpack(blob: bytes, dest: Path, source: str):
     """Unpack ``blob`` into the new folder ``dest`` (via a temp dir + rename)."""
+    import tarfile
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
@@ -381,6 +384,7 @@ def _unpack(blob: bytes, dest: Path, source: str):
 
 def _embedded_template(blob: bytes, source: str):
     """Read template.json out of a .tgz without unpacking it."""
+    import tarfile
     try:
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r|gz") as tar:
             for i, m in enumerate(tar):
@@ -556,8 +560,7 @@ class Repository:
         u = urllib.parse.urlsplit(uri)
         try:
             if u.scheme in ("http", "https"):
-                with urllib.request.urlopen(uri, timeout=FETCH_TIMEOUT) as r:
-                    blob = r.read(MAX_ARCHIVE + 1)
+                blob = _http_get(uri)
             elif u.scheme in ("", "file"):
                 with open(self._local(uri), "rb") as f:
                     blob = f.read(MAX_ARCHIVE + 1)
@@ -570,3 +573,22 @@ class Repository:
         if len(blob) > MAX_ARCHIVE:
             raise PackageError(f"{source}: {uri} is over {MAX_ARCHIVE} bytes")
         return blob
+
+
+def _http_get(uri):
+    """GET ``uri`` (at most MAX_ARCHIVE + 1 bytes). In the daemon OpenSSL is kept out of the
+    process (see ``cli.lean_imports``), so https goes through the system's fetcher: on
+    OpenWrt ``uclient-fetch`` (libustream-ssl), elsewhere ``curl`` or ``wget``."""
+    import urllib.request
+    if uri.startswith("https:") and not _has_tls():
+        return sh.fetch(uri, MAX_ARCHIVE + 1, FETCH_TIMEOUT)
+    with urllib.request.urlopen(uri, timeout=FETCH_TIMEOUT) as r:
+        return r.read(MAX_ARCHIVE + 1)
+
+
+def _has_tls():
+    try:
+        import ssl  # noqa: F401
+        return True
+    except ImportError:
+        return False
