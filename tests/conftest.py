@@ -45,20 +45,47 @@ class Gateway:
         return p.returncode == 0
 
 
+BACKENDS = ("nft", "tc", "ovs")
+
+
+def _skip_reason(backend):
+    if backend == "ovs" and not shutil.which("ovs-vswitchd", path=os.environ.get("PATH", "")
+                                             + ":/usr/sbin:/sbin"):
+        return "Open vSwitch is not installed (apt-get install openvswitch-switch)"
+    return None
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Every integration test runs on every steering backend."""
+    why = _skip_reason(request.param)
+    if why:
+        pytest.skip(f"{request.param}: {why}")
+    return request.param
+
+
 @pytest.fixture
-def gateway():
-    """The gateway; at teardown (after the daemon stopped) no unlite object may remain."""
+def gateway(backend, tmp_path):
+    """The gateway (with its own Open vSwitch for the ovs backend); at teardown, after the
+    daemon stopped, no unlite object may remain."""
     lab = netlab.Lab()
-    left = None
+    left, ovs = None, None
     try:
         gw = Gateway(lab)
+        gw.backend = backend
+        if backend == "ovs":
+            ovs = gw.ovs = netlab.Ovs(gw.ns, tmp_path / "ovs").start()
+        else:
+            gw.ovs = None
         yield gw
-        left = netlab.unlite_objects(gw.ns)
+        left = netlab.unlite_objects(gw.ns, ovs)
     finally:
+        if ovs:
+            ovs.stop()
         for ns in netlab.unlite_objects(lab.namespaces[0])["netns"] if lab.namespaces else ():
             lab.namespaces.append(ns)       # remove leaks too, so one failure stays one
         lab.close()
-    assert left == {"netns": [], "veths": [], "nft-tables": []}, f"unlite leaked: {left}"
+    assert left == netlab.EMPTY, f"unlite leaked: {left}"
 
 
 @pytest.fixture
@@ -67,6 +94,9 @@ def make_daemon(gateway, tmp_path):
     daemons = []
 
     def start(nnf_dir=None, **kw):
+        kw.setdefault("backend", gateway.backend)
+        if gateway.ovs:
+            kw.setdefault("env", gateway.ovs.env)
         d = netlab.Daemon(gateway.ns, tmp_path / f"d{len(daemons)}", nnf_dir or CATALOG, **kw)
         daemons.append(d)
         return d.start()

@@ -1,4 +1,5 @@
-"""End to end: graphs through the REST API → NNFs in namespaces → nft steering → real packets."""
+"""End to end: graphs through the REST API → NNFs in namespaces → steering (nft, tc, ovs) →
+real packets. Every test runs on every backend (the ``backend`` fixture in conftest)."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespace
 LAN, WAN = "10.20.0.1/24", "10.20.0.2/24"
 
 
+EMPTY = netlab.EMPTY
+
+
 def objects(gw):
-    return netlab.unlite_objects(gw.ns)
+    """What the graphs of a running daemon hold (node-wide objects left out)."""
+    return netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)
 
 
 def counters(d, gid):
@@ -42,10 +47,13 @@ def test_un_passthrough_example_carries_traffic_and_delete_frees_everything(gate
     assert st["VNFs"][0]["implementation"].startswith("bridge")
     assert all(r["packets"] > 0 for r in st["flow-rules"]), st["flow-rules"]
     o = objects(gw)
-    assert len(o["netns"]) == 1 and len(o["veths"]) == 2 and len(o["nft-tables"]) == 1
+    assert len(o["netns"]) == 1 and len(o["veths"]) == 2
+    steering = {"nft": ("nft-tables", 1), "tc": ("tc-qdiscs", 4), "ovs": ("ovs-ports", 4)}
+    key, n = steering[gw.backend]                  # a table; a clsact per port; OVS ports
+    assert len(o[key]) == n, o
     assert d.api("GET", "/NF-FG/passthrough")[1]["forwarding-graph"]["id"] == "passthrough"
     assert d.api("DELETE", "/NF-FG/passthrough")[0] == 204
-    assert objects(gw) == {"netns": [], "veths": [], "nft-tables": []}
+    assert objects(gw) == EMPTY
     assert not gw.ping(0, "10.20.0.2", count=1)
     with pytest.raises(netlab.ApiError) as e:
         d.api("GET", "/NF-FG/passthrough")
@@ -67,7 +75,7 @@ def test_every_un_example_is_accepted_unchanged(gateway, nnf_repo, make_daemon):
         assert status == 201, (f.name, body)
         assert d.api("GET", "/NF-FG/status/ex")[1]["status"] == "complete"
         d.api("DELETE", "/NF-FG/ex")
-        assert objects(gateway) == {"netns": [], "veths": [], "nft-tables": []}, f.name
+        assert objects(gateway) == EMPTY, f.name
 
 
 def test_firewall_nat_chain_real_traffic(gateway, daemon):
@@ -224,7 +232,7 @@ def test_script_that_never_returns_is_killed(gateway, nnf_repo, make_daemon):
     with pytest.raises(netlab.ApiError) as e:
         d.api("PUT", "/NF-FG/g1", bridge_graph(nf="hang"))
     assert e.value.status == 422 and "timeout" in e.value.body["error"]
-    assert objects(gateway) == {"netns": [], "veths": [], "nft-tables": []}
+    assert objects(gateway) == EMPTY
 
 
 def test_bad_input_is_refused_and_changes_nothing(gateway, nnf_repo, make_daemon):
@@ -243,9 +251,14 @@ def test_bad_input_is_refused_and_changes_nothing(gateway, nnf_repo, make_daemon
         "vnf:nf1:inout:7"
     cases.append(("dangling port", g, 400, "$.forwarding-graph.big-switch.flow-rules[0]"))
     g = json.loads(json.dumps(good))
-    g["forwarding-graph"]["end-points"][1] = {"id": "ep1", "type": "vlan",
-                                              "vlan": {"vlan-id": "25", "if-name": "eth1"}}
-    cases.append(("vlan endpoint", g, 422, "$.forwarding-graph.end-points[1].type"))
+    g["forwarding-graph"]["end-points"][1] = {"id": "ep1", "type": "gre-tunnel", "gre-tunnel": {
+        "local-ip": "10.0.0.1", "remote-ip": "10.0.0.2"}}
+    cases.append(("gre endpoint", g, 422, "$.forwarding-graph.end-points[1].type"))
+    if gateway.backend != "ovs":               # ovs carries vlan end-points
+        g = json.loads(json.dumps(good))
+        g["forwarding-graph"]["end-points"][1] = {"id": "ep1", "type": "vlan",
+                                                  "vlan": {"vlan-id": "25", "if-name": "eth1"}}
+        cases.append(("vlan endpoint", g, 422, "$.forwarding-graph.end-points[1].type"))
     cases.append(("missing dependency", bridge_graph(nf="needy"), 422,
                   "$.forwarding-graph.VNFs[0]"))
     g = bridge_graph(env={"UNLITE_NETNS": "x"})
@@ -261,7 +274,7 @@ def test_bad_input_is_refused_and_changes_nothing(gateway, nnf_repo, make_daemon
             assert e.value.status == 422, (name, err)
         assert err["path"] and err["path"].startswith(path), (name, err)
         assert err["error"], name
-        assert objects(gateway) == {"netns": [], "veths": [], "nft-tables": []}, name
+        assert objects(gateway) == EMPTY, name
         assert d.api("GET", "/NF-FG/")[1] == {"NF-FG": []}, name
     with pytest.raises(netlab.ApiError) as e:
         d.api("PUT", "/NF-FG/g1", b'{"forwarding-graph": {"id": "g1" "VNFs": []}}')
@@ -309,7 +322,8 @@ def test_post_capabilities_openapi_and_cli(gateway, daemon):
     caps = d.api("GET", "/capabilities")[1]
     names = {f["name"] for f in caps["functional-capabilities"]}
     assert {"bridge", "firewall", "nat"} <= names
-    assert caps["infrastructure"]["steering-backend"] == "nft"
+    assert caps["infrastructure"]["steering-backend"] == gateway.backend
+    assert caps["infrastructure"]["steering"]["probe"]
     assert caps["resources"]["graphs"] == 1
     spec = d.api("GET", "/openapi.json")[1]
     assert spec["openapi"].startswith("3.") and "/NF-FG/{gid}" in spec["paths"]

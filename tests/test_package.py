@@ -225,15 +225,17 @@ def test_load_template_errors_name_the_field():
 
 def test_missing_dependencies(tmp_path, monkeypatch):
     db = tmp_path / "status"
-    db.write_text("Package: busybox\nStatus: install user installed\n\n"
+    db.write_text("Package: utpk-installed\nStatus: install user installed\n\n"
                   "Package: iptables\nStatus: deinstall ok config-files\n")
     monkeypatch.setattr(P, "PACKAGE_DBS", (str(db), str(tmp_path / "none")))
     t = load_template({**TPL, "dependencies": {"capability": [
         {"name": "sh", "type": "executable"}, {"name": "utpk-no-such-tool", "type": "executable"},
-        {"name": "busybox", "type": "package"}, {"name": "iptables", "type": "package"}]}}, "t")
+        {"name": "utpk-installed", "type": "package"}, {"name": "iptables", "type": "package"}]}},
+        "t")
     assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'", "package 'iptables'"]
     monkeypatch.setattr(P, "PACKAGE_DBS", (str(tmp_path / "none"),))   # no database: which()
-    assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'", "package 'busybox'"]
+    assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'",
+                                         "package 'utpk-installed'"]
     fw = load_template((NNF / "firewall" / "template.json").read_bytes(), "fw")
     assert P.missing_dependencies(fw, path="") == []      # ip, nft found in the sbin dirs
 

@@ -107,6 +107,77 @@ def _enter(ns):
         os.close(fd)
 
 
+class Ovs:
+    """A private Open vSwitch (ovsdb-server + ovs-vswitchd) whose switch runs in namespace
+    ``ns``, with its own run/db/log folder. ``env`` is what an OVS client (and the unlite
+    daemon) needs to reach it. Userspace TSO is on, so TCP through the userspace datapath
+    keeps correct checksums (see docs/this-machine.md)."""
+
+    def __init__(self, ns, workdir):
+        self.ns, self.dir = ns, Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ, OVS_RUNDIR=str(self.dir), OVS_DBDIR=str(self.dir),
+                        OVS_LOGDIR=str(self.dir), OVS_SYSCONFDIR=str(self.dir))
+        self.db = f"unix:{self.dir}/db.sock"
+
+    def _run(self, *argv, ns=None):
+        pre = ["nsenter", f"--net=/run/netns/{ns}"] if ns else []
+        p = subprocess.run(pre + [str(a) for a in argv], env=self.env, capture_output=True,
+                           text=True, timeout=30)
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(map(str, argv))}: {p.stderr.strip()}")
+        return p.stdout
+
+    def start(self):
+        self._run("ovsdb-tool", "create", self.dir / "conf.db",
+                  "/usr/share/openvswitch/vswitch.ovsschema")
+        self._run("ovsdb-server", self.dir / "conf.db", f"--remote=p{self.db}",
+                  f"--pidfile={self.dir}/ovsdb-server.pid", "--detach",
+                  f"--log-file={self.dir}/ovsdb-server.log")
+        self._run("ovs-vsctl", f"--db={self.db}", "--no-wait", "init")
+        self._run("ovs-vsctl", f"--db={self.db}", "--no-wait", "set", "Open_vSwitch", ".",
+                  "other_config:userspace-tso-enable=true")
+        self._run("ovs-vswitchd", self.db, f"--pidfile={self.dir}/ovs-vswitchd.pid",
+                  "--detach", f"--log-file={self.dir}/ovs-vswitchd.log", ns=self.ns)
+        return self
+
+    def bridges(self):
+        try:
+            return self._run("ovs-vsctl", f"--db={self.db}", "--timeout=5", "list-br").split()
+        except RuntimeError:
+            return []
+
+    def ports(self, bridge):
+        try:
+            return self._run("ovs-vsctl", f"--db={self.db}", "--timeout=5", "list-ports",
+                             bridge).split()
+        except RuntimeError:
+            return []
+
+    def stop(self):
+        for name in ("ovs-vswitchd", "ovsdb-server"):
+            try:
+                pid = int((self.dir / f"{name}.pid").read_text())
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(100):
+                    if _gone(pid):
+                        break
+                    time.sleep(0.01)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+
+def _gone(pid):
+    """Exited (a zombie waiting for a reaper that is not us counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 class ApiError(Exception):
     def __init__(self, status, body):
         super().__init__(f"{status}: {body}")
@@ -116,8 +187,11 @@ class ApiError(Exception):
 class Daemon:
     """``unlite serve`` inside namespace ``ns``; ``api()`` talks to it from inside ``ns``."""
 
-    def __init__(self, ns, workdir, nnf_dir=None, port=8080, backend="nft", extra=()):
-        self.ns, self.port = ns, port
+    def __init__(self, ns, workdir, nnf_dir=None, port=8080, backend="nft", extra=(),
+                 env=None):
+        self.ns, self.port, self.env = ns, port, env
+        if backend == "ovs":
+            extra = ("--ovs-datapath", "netdev", *extra)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "daemon.log"
@@ -131,7 +205,7 @@ class Daemon:
         self.pool = concurrent.futures.ThreadPoolExecutor(1, initializer=_enter, initargs=(ns,))
 
     def start(self, timeout=10):
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = dict(self.env or os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(self.argv, stdout=open(self.log_path, "ab"),
                                      stderr=subprocess.STDOUT, env=env, cwd=ROOT,
                                      start_new_session=True)
@@ -187,8 +261,15 @@ class Daemon:
         return self.pool.submit(call).result()
 
 
-def unlite_objects(node_ns):
-    """Kernel objects made by unlite: NF namespaces, node-side veths, nft tables."""
+EMPTY = {"netns": [], "veths": [], "nft-tables": [], "tc-qdiscs": [], "ovs-bridges": [],
+         "ovs-ports": []}
+NODE_WIDE_LINKS = ("ulsink", "ul-lsi0")       # tc drop sink, OVS LSI-0 (while the daemon runs)
+
+
+def unlite_objects(node_ns, ovs=None, graphs_only=False):
+    """Kernel objects made by unlite: NF namespaces, node-side links, nft tables, clsact
+    qdiscs in the node namespace, OVS bridges and ports (of ``ovs``, when given).
+    ``graphs_only`` leaves out the node-wide objects a running daemon keeps."""
     ns = sorted(n for n in os.listdir("/run/netns") if n.startswith("ul-")) \
         if os.path.isdir("/run/netns") else []
     links = json.loads(sh("ip", "-n", node_ns, "-j", "link", "show").stdout or "[]")
@@ -196,4 +277,13 @@ def unlite_objects(node_ns):
     out = sh("ip", "netns", "exec", node_ns, "nft", "-j", "list", "tables").stdout
     tables = sorted(o["table"]["name"] for o in json.loads(out or '{"nftables": []}')["nftables"]
                     if "table" in o and o["table"]["name"].startswith("ul_"))
-    return {"netns": ns, "veths": veths, "nft-tables": tables}
+    qd = json.loads(sh("tc", "-n", node_ns, "-j", "qdisc", "show").stdout or "[]")
+    clsact = sorted(q["dev"] for q in qd if q.get("kind") == "clsact")
+    bridges = ovs.bridges() if ovs else []
+    ports = sorted(p for b in bridges for p in ovs.ports(b))
+    if graphs_only:
+        ns = [n for n in ns if not n.startswith("ul-sink-")]
+        veths = [v for v in veths if v not in NODE_WIDE_LINKS]
+        bridges = [b for b in bridges if b not in NODE_WIDE_LINKS]
+    return {"netns": ns, "veths": veths, "nft-tables": tables, "tc-qdiscs": clsact,
+            "ovs-bridges": bridges, "ovs-ports": ports}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import socketserver
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -148,3 +150,58 @@ class _Handler(WSGIRequestHandler):
 
 def make_server_for(node, host, port):
     return make_server(host, port, make_app(node), server_class=_Server, handler_class=_Handler)
+
+
+class _UnixServer(_Server):
+    """The same WSGI app on a unix stream socket (the rpcd plugin and local tools use it;
+    only root may connect: the file is made mode 0600)."""
+    address_family = socket.AF_UNIX
+    allow_reuse_address = False
+    _bound = False
+
+    def server_bind(self):
+        path = self.server_address
+        old = os.umask(0o177)                   # the socket file is born 0600
+        try:
+            self.socket.bind(path)
+        finally:
+            os.umask(old)
+        self._bound = True
+        self.server_name, self.server_port = "localhost", 0
+        self.setup_environ()
+
+    def get_request(self):
+        conn, _ = self.socket.accept()
+        return conn, ("unix", 0)
+
+    def server_close(self):
+        super().server_close()
+        if self._bound:                         # never remove a socket someone else made
+            try:
+                os.unlink(self.server_address)
+            except OSError:
+                pass
+
+
+def make_unix_server_for(node, path):
+    """Serve the API on unix socket ``path``. A stale socket file (nobody answering) is
+    replaced; a live one means another daemon: OSError."""
+    path = os.path.abspath(path)
+    if len(os.fsencode(path)) > 107:
+        raise OSError(f"unix socket path {path} is longer than 107 bytes")
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    if os.path.exists(path) or os.path.islink(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)                     # left by a daemon that died
+        except OSError as e:
+            raise OSError(f"{path} exists and is not a usable socket: {e.strerror}") from None
+        else:
+            raise OSError(f"{path}: another unlite daemon is answering there")
+        finally:
+            probe.close()
+    server = _UnixServer(path, _Handler)
+    server.set_app(make_app(node))
+    return server

@@ -15,6 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
+from . import uci
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
@@ -38,28 +40,63 @@ def lean_imports():
 
 def cmd_serve(a):
     lean_imports()
-    from .api import make_server_for
+    if a.uci:                                   # settings from UCI; flags given win
+        try:
+            for warning in uci.apply_serve_args(a):
+                print(f"unlite: warning: {warning}", file=sys.stderr)
+        except uci.UciError as e:
+            print(f"unlite: {e}", file=sys.stderr)
+            return 2
+    from .api import make_server_for, make_unix_server_for
     from .node import Node
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host, _, port = a.listen.rpartition(":")
-    node = Node(a.state_dir, a.run_dir, a.nnf_dir, a.backend)
-    node.restore()
+    from .network import SteeringError
+    from .sh import CommandError
+    opts = {"datapath": a.ovs_datapath} if a.backend == "ovs" else {}
+    try:
+        node = Node(a.state_dir, a.run_dir, a.nnf_dir, a.backend, **opts)
+    except SteeringError as e:
+        print(f"unlite: {e.message}", file=sys.stderr)
+        return 1
+    try:
+        node.restore()
+    except (SteeringError, CommandError) as e:
+        print(f"unlite: cannot set up the '{a.backend}' backend: {e}", file=sys.stderr)
+        node.shutdown()
+        return 1
     server = make_server_for(node, host.strip("[]") or "127.0.0.1", int(port))
+    servers = [server]
+    if a.socket:                                # the same API for the rpcd plugin
+        try:
+            servers.append(make_unix_server_for(node, a.socket))
+        except OSError as e:
+            print(f"unlite: cannot serve on unix socket: {e}", file=sys.stderr)
+            server.server_close()
+            node.shutdown()
+            return 1
+        threading.Thread(target=servers[1].serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        for srv in servers:
+            threading.Thread(target=srv.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     logging.getLogger("unlite").info("listening on %s (backend %s, NNFs from %s)",
                                      a.listen, a.backend, a.nnf_dir)
     print(f"unlite listening on http://{a.listen}", flush=True)
+    if a.socket:
+        print(f"unlite listening on unix:{a.socket}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        for srv in servers[1:]:
+            srv.server_close()                  # removes the socket file
         node.shutdown()
     return 0
 
@@ -138,9 +175,17 @@ def parser():
     s.add_argument("--state-dir", default="/etc/unlite", help="desired graphs (flash)")
     s.add_argument("--run-dir", default="/var/run/unlite", help="runtime records (RAM)")
     s.add_argument("--nnf-dir", default=default_nnf_dir(), help="NNF repository")
-    s.add_argument("--backend", default="nft", choices=["nft"], help="steering backend")
+    s.add_argument("--backend", default="nft", choices=["nft", "tc", "ovs"],
+                   help="steering backend (default %(default)s)")
+    s.add_argument("--ovs-datapath", default="system", choices=["system", "netdev"],
+                   help="OVS datapath type: system (kernel module) or netdev (userspace)")
     s.add_argument("-v", "--verbose", action="store_true", help="log every command")
+    s.add_argument("--socket", metavar="PATH", help="also serve the API on this unix socket "
+                   "(for the rpcd plugin; on a router /var/run/unlite/unlite.sock)")
+    s.add_argument("--uci", metavar="FILE", help="read settings from a UCI file, e.g. "
+                   "/etc/config/unlite (flags given here win)")
     s.set_defaults(func=cmd_serve)
+    uci.mark_defaults(s)
     g = sub.add_parser("graph", help="apply, list, get, status or delete graphs")
     g.add_argument("action", choices=["apply", "list", "get", "status", "delete"])
     g.add_argument("file_or_id", nargs="?", help="FILE for apply, ID otherwise")

@@ -24,7 +24,7 @@ from . import network, sh
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
-from .network import SteeringError
+from .network import Attach, SteeringError
 from .store import Store
 
 log = logging.getLogger("unlite.node")
@@ -51,11 +51,11 @@ class Deployed:
 
 
 class Node:
-    def __init__(self, state_dir, run_dir, nnf_dir, backend="nft"):
+    def __init__(self, state_dir, run_dir, nnf_dir, backend="nft", **backend_options):
         self.store = Store(state_dir, run_dir)
         self.repo = Repository(nnf_dir, Path(run_dir) / "pkg")
         self.compute = NativeDriver(self.repo, run_dir)
-        self.switch = network.get(backend)
+        self.switch = network.get(backend, **backend_options)
         self.lock = threading.Lock()
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
@@ -79,7 +79,7 @@ class Node:
             if gid in self.failed:
                 return {"id": gid, "status": "failed", "error": self.failed[gid]}
             raise NodeError(f"no graph '{gid}'", status=404)
-        counters = self.switch.counters(gid)
+        counters = self.switch.counters(gid, d.chains)
         return {
             "id": gid, "status": d.state, "backend": self.switch.name,
             "VNFs": [{"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
@@ -105,6 +105,8 @@ class Node:
             "infrastructure": {"arch": os.uname().machine, "kernel": os.uname().release,
                                "execution-environments": ["native"],
                                "steering-backend": self.switch.name,
+                               "steering": {**self.switch.features(),
+                                            "probe": self.switch.probe_result},
                                "endpoint-types": list(self.switch.endpoint_types)},
             "resources": {"cpus": os.cpu_count(), "memory-free-kb": mem.get("MemAvailable"),
                           "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
@@ -133,7 +135,7 @@ class Node:
             if d is None and gid not in self.failed:
                 raise NodeError(f"no graph '{gid}'", status=404)
             if d is not None:
-                self.switch.remove(gid)
+                self.switch.remove(gid, d.chains)
                 self.compute.teardown(reversed(list(d.instances.values())))
                 del self.graphs[gid]
             self.failed.pop(gid, None)
@@ -162,6 +164,9 @@ class Node:
                 self.compute.create(inst)
                 self.compute.start(inst)
             new.chains = self.switch.compile(graph, self._devices(graph, new.instances))
+            rec = self.store.runtime.get(graph.id)
+            rec["chains_next"] = new.chains             # recorded before the switch has it
+            self.store.runtime.put(graph.id, rec)
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
         except BaseException:
             self.compute.teardown(reversed(made))
@@ -177,13 +182,17 @@ class Node:
             self.store.desired.put(graph.id, graph.doc)
 
     def _check_endpoints(self, graph):
+        """Every end-point's interface exists, is not unlite's own, and its traffic belongs
+        to no other end-point: an ``interface`` end-point takes the whole interface, a
+        ``vlan`` end-point one tag of it (409 when another graph holds it)."""
         ours = {p.host for d in self.graphs.values() for i in d.instances.values()
                 for p in i.ports}
-        used = {ep.ifname: (gid, ep.id) for gid, d in self.graphs.items() if gid != graph.id
-                for ep in d.graph.endpoints if ep.ifname}
-        seen = {}
+        held = [(ep.ifname, ep.params.get("vlan-id"), gid, ep.id)
+                for gid, d in self.graphs.items() if gid != graph.id
+                for ep in d.graph.endpoints if ep.ifname]
+        mine = []
         for ep in graph.endpoints:
-            name = ep.ifname
+            name, vid = ep.ifname, ep.params.get("vlan-id")
             if name is None:
                 continue
             path = f"{ep.path}.{ep.type}.if-name"
@@ -193,28 +202,35 @@ class Node:
             if not sh.link_exists(name):
                 raise NodeError(f"end-point '{ep.id}': interface '{name}' does not exist on "
                                 "this node", path, 422)
-            if name in used:
-                raise NodeError(f"end-point '{ep.id}': interface '{name}' is already used by "
-                                f"graph '{used[name][0]}'", path, 409)
-            if name in seen:
-                raise NodeError(f"end-points '{seen[name]}' and '{ep.id}' both use interface "
-                                f"'{name}'", path, 422)
-            seen[name] = ep.id
+            what = f"interface '{name}'" + (f" VLAN {vid}" if vid is not None else "")
+            for other, ovid, gid, eid in held + mine:
+                if other == name and (vid is None or ovid is None or vid == ovid):
+                    if gid == graph.id:
+                        raise NodeError(f"end-points '{eid}' and '{ep.id}' both use {what}",
+                                        path, 422)
+                    raise NodeError(f"end-point '{ep.id}': {what} is already used by graph "
+                                    f"'{gid}'", path, 409)
+            mine.append((name, vid, graph.id, ep.id))
 
     @staticmethod
     def _devices(graph, instances):
-        devs = {f"endpoint:{ep.id}": ep.ifname for ep in graph.endpoints}
+        """Port reference → where it meets the switch on this node."""
+        devs = {f"endpoint:{ep.id}": Attach(ep.ifname, ep.params.get("vlan-id"))
+                for ep in graph.endpoints}
         for nf, inst in instances.items():
             for p in inst.ports:
-                devs[f"vnf:{nf}:{p.id}"] = p.host
+                devs[f"vnf:{nf}:{p.id}"] = Attach(p.host)
         return devs
 
     # -- start and stop of the daemon ------------------------------------------------------------
     def restore(self):
         """At start: remove what a previous run recorded, then redeploy the desired graphs."""
+        self.switch.setup()
         for gid in self.store.runtime.keys():
             rec = self.store.runtime.get(gid) or {}
-            self.switch.remove(gid)
+            self.switch.remove(gid, rec.get("chains"))
+            if rec.get("chains_next"):
+                self.switch.remove(gid, rec["chains_next"])
             self.compute.teardown([Instance.from_dict(d) for d in rec.get("instances", [])])
             self.store.runtime.delete(gid)
         for gid in self.store.desired.keys():
@@ -230,10 +246,11 @@ class Node:
         """Remove every kernel object (desired graphs stay stored for the next start)."""
         with self.lock:
             for gid, d in list(self.graphs.items()):
-                self.switch.remove(gid)
+                self.switch.remove(gid, d.chains)
                 self.compute.teardown(reversed(list(d.instances.values())))
                 self.store.runtime.delete(gid)
             self.graphs.clear()
+            self.switch.shutdown()
 
 
 def _meminfo():

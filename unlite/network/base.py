@@ -1,12 +1,27 @@
 """What every steering backend provides (paper Table I), and the checks they share.
 
-A backend turns a graph's flow rules into its switch's rules. The node gives it a map
-"port reference → device on this node" and asks it to ``check`` a graph (what it cannot
-carry is refused with a 422 naming the field), ``compile`` it into a comparable desired
-state, ``apply`` the difference from the previous state in one step, read ``counters``,
-and ``remove`` everything of a graph.
+A backend is the big switch of the UN on one kind of datapath. The node gives it a map
+"port reference → ``Attach``" (the device on this node that carries the port, and for a
+``vlan`` end-point its tag) and asks it to:
+
+- ``check(graph)``     refuse what it cannot carry: 422 naming the end-point, field or action
+                       and the reason (nothing is touched);
+- ``compile(graph, attach)`` → a JSON-able desired state (stored in the runtime record);
+- ``apply(gid, old, new)``   move the datapath from state ``old`` to ``new``, touching only
+                       what differs, as one transaction where the datapath allows it;
+- ``remove(gid, state)``     delete everything of a graph (cleanup: never raises);
+- ``counters(gid, state)``   {rule id: {"packets", "bytes"}};
+- ``setup()`` / ``shutdown()`` node-wide objects (OVS bridge, tc drop sink), made at daemon
+                       start and removed at daemon stop;
+- ``features()``       what it supports, for ``/capabilities``.
+
+Table I mapping: create/delete LSI = a graph's table/flow-cookie space made by the first
+``apply`` and dropped by ``remove``; create/delete port = a device entering/leaving a state;
+create/delete rule = a rule entering/leaving a state.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class SteeringError(Exception):
@@ -15,20 +30,48 @@ class SteeringError(Exception):
         self.message, self.path, self.status = message, path, status
 
 
+@dataclass(frozen=True)
+class Attach:
+    """Where a graph port meets the switch: a device on the node (and a VLAN tag)."""
+    dev: str
+    vlan: int | None = None
+
+
 class Switch:
     name = "?"
-    endpoint_types: tuple[str, ...] = ()
+    endpoint_types: tuple[str, ...] = ("interface",)
+    # endpoint type → why this backend (or this kernel) cannot carry it
+    endpoint_refusals: dict[str, str] = {}
     unsupported_fields: dict[str, str] = {}
-    supported_actions = ("output",)
+    supported_actions: tuple[str, ...] = ("output",)
+    action_refusal = "this datapath cannot push or pop VLAN tags"
+
+    @classmethod
+    def probe(cls):
+        """(ok, reason): can this node run the backend?"""
+        return True, ""
+
+    def setup(self):
+        """Make the node-wide objects the backend needs (idempotent)."""
+
+    def shutdown(self):
+        """Remove the node-wide objects (never raises)."""
+
+    def features(self):
+        return {"name": self.name, "endpoint-types": list(self.endpoint_types),
+                "refused-endpoint-types": dict(self.endpoint_refusals),
+                "actions": list(self.supported_actions),
+                "unsupported-match-fields": dict(self.unsupported_fields)}
 
     def check(self, graph):
         """Raise SteeringError for the first thing of ``graph`` this backend cannot carry."""
         for ep in graph.endpoints:
             if ep.type not in self.endpoint_types:
+                why = self.endpoint_refusals.get(ep.type, "not implemented by this backend")
                 raise SteeringError(
                     f"end-point '{ep.id}' has type '{ep.type}', which the '{self.name}' "
-                    f"backend does not support yet (supported: {', '.join(self.endpoint_types)})",
-                    f"{ep.path}.type")
+                    f"backend cannot carry: {why} (it carries: "
+                    f"{', '.join(self.endpoint_types)})", f"{ep.path}.type")
         for rule in graph.rules:
             for key, _ in rule.match.fields:
                 if key in self.unsupported_fields:
@@ -38,15 +81,37 @@ class Switch:
             for i, act in enumerate(rule.actions):
                 if act.kind not in self.supported_actions:
                     raise SteeringError(f"action '{act.kind}' is not supported by the "
-                                        f"'{self.name}' backend yet", f"{rule.path}.actions[{i}]")
-            self.rule_text(rule, _AnyDev())
+                                        f"'{self.name}' backend: {self.action_refusal}",
+                                        f"{rule.path}.actions[{i}]")
+            self.rule_text(rule, _AnyAttach())
 
-    def rule_text(self, rule, devs):  # pragma: no cover - abstract
+    def rule_text(self, rule, attach):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compile(self, graph, attach):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def apply(self, graph_id, old, new):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def remove(self, graph_id, state):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def counters(self, graph_id, state):  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-class _AnyDev(dict):
-    """A device map that answers any port with a placeholder (for check())."""
+def rules_by_port(graph):
+    """The graph's rules in evaluation order (priority high → low, then id)."""
+    return sorted(graph.rules, key=lambda r: (-r.priority, r.id))
+
+
+def outputs(rule, attach):
+    return [attach[str(a.port)] for a in rule.actions if a.kind == "output"]
+
+
+class _AnyAttach(dict):
+    """An attach map that answers any port with a placeholder device (for check())."""
 
     def __missing__(self, key):
-        return "dev"
+        return Attach("dev")

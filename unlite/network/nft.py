@@ -19,7 +19,7 @@ import ipaddress
 import re
 
 from .. import sh
-from .base import SteeringError, Switch
+from .base import SteeringError, Switch, outputs, rules_by_port
 
 _L4 = {6: "tcp", 17: "udp", 132: "sctp"}
 
@@ -46,7 +46,10 @@ def _ip_net(value, mask, path):
 
 class NftSwitch(Switch):
     name = "nft"
-    endpoint_types = ("interface",)
+    endpoint_refusals = {
+        "vlan": "nftables can match a VLAN tag but cannot pop or push one",
+        "gre-tunnel": "GRE tunnel end-points are not implemented for this backend",
+    }
     unsupported_fields = {
         "ipv6_nd_target": "nftables has no neighbour-discovery target match",
         "ipv6_nd_sll": "nftables has no neighbour-discovery option match",
@@ -55,8 +58,8 @@ class NftSwitch(Switch):
         "mpls_tc": "nftables cannot match MPLS traffic classes in netdev ingress here",
     }
 
-    @staticmethod
-    def probe():
+    @classmethod
+    def probe(cls):
         """(ok, reason): can this node load a netdev ingress chain with ``fwd``?"""
         try:
             sh.run(["nft", "--check", "-f", "-"], input=(
@@ -69,7 +72,7 @@ class NftSwitch(Switch):
             return False, f"nft: {e.stderr or e}"
 
     # -- compile: graph → {device: [rule text]} -------------------------------------------------
-    def rule_text(self, rule, devs):
+    def rule_text(self, rule, attach):
         """One flow rule as nft statements (without the ``add rule`` prefix)."""
         m = rule.match
         f = dict(m.fields)
@@ -128,20 +131,20 @@ class NftSwitch(Switch):
                 val = _ip_net(f[key], f.get(key + "_mask"), path) if key.endswith("pa") \
                     else f[key]
                 ex.append(f"arp {sel} {val}")
-        outs = [devs[str(a.port)] for a in rule.actions if a.kind == "output"]
+        outs = [a.dev for a in outputs(rule, attach)]
         acts = [f'dup to "{d}"' for d in outs[:-1]] + [f'fwd to "{outs[-1]}"']
         return " ".join(ex + ["counter"] + acts + [f'comment "{rule.id}"'])
 
-    def compile(self, graph, devs):
+    def compile(self, graph, attach):
         """Desired chains of ``graph``: {ingress device: [rule text, ...]} in priority order.
 
-        ``devs`` maps every port reference of the graph ("endpoint:ID", "vnf:ID:PORT") to the
-        device that carries it on this node. Every port gets a chain, even with no rule, so
-        nothing unsteered ever leaks into the node's own stack.
+        ``attach`` maps every port reference of the graph ("endpoint:ID", "vnf:ID:PORT") to
+        the device that carries it on this node. Every port gets a chain, even with no rule,
+        so nothing unsteered ever leaks into the node's own stack.
         """
-        chains = {dev: [] for dev in devs.values()}
-        for rule in sorted(graph.rules, key=lambda r: (-r.priority, r.id)):
-            chains[devs[str(rule.match.port_in)]].append(self.rule_text(rule, devs))
+        chains = {a.dev: [] for a in attach.values()}
+        for rule in rules_by_port(graph):
+            chains[attach[str(rule.match.port_in)].dev].append(self.rule_text(rule, attach))
         return chains
 
     # -- apply: one transaction per change --------------------------------------------------------
@@ -171,11 +174,11 @@ class NftSwitch(Switch):
         except sh.CommandError as e:
             raise SteeringError(f"nft refused the rules: {e.stderr}") from e
 
-    def remove(self, graph_id):
+    def remove(self, graph_id, state=None):
         """Delete the graph's table if it exists (cleanup; never raises)."""
         sh.run(["nft", "delete", "table", "netdev", table_name(graph_id)], check=False)
 
-    def counters(self, graph_id):
+    def counters(self, graph_id, state=None):
         """{rule id: {"packets": n, "bytes": n}} read from the kernel."""
         try:
             objs = sh.nft_json("list", "table", "netdev", table_name(graph_id))

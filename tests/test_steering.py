@@ -1,0 +1,176 @@
+"""Steering features beyond the end-to-end path: VLAN end-points and push/pop actions (on the
+backends that carry them), L4 match fields, and refusals that name their reason.
+
+This kernel has no 802.1Q devices, so hosts cannot make VLAN interfaces: the tests write
+tagged Ethernet frames with an AF_PACKET socket and read them back with the tag the kernel
+reports in PACKET_AUXDATA (the tag is kept as packet metadata, not in the bytes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import netlab
+from conftest import bridge_graph
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
+
+ETH_TYPE = 0x88B5          # IEEE "local experimental" EtherType: nothing else speaks it
+
+FRAMES = r"""
+import socket, struct, sys, time
+SOL_PACKET, PACKET_AUXDATA, VLAN_VALID = 263, 8, 1 << 4
+mode, ifname, vlan, marker = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((ifname, 0))
+if mode == "send":
+    src = s.getsockname()[4]
+    tag = struct.pack("!HH", 0x8100, vlan) if vlan else b""
+    frame = b"\xff" * 6 + src + tag + struct.pack("!H", 0x88B5) + marker.ljust(46, b".")
+    for _ in range(3):
+        s.send(frame)
+        time.sleep(0.05)
+    sys.exit(0)
+s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+s.settimeout(0.2)
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[5])
+while time.monotonic() < end:
+    try:
+        data, anc, _, _ = s.recvmsg(2048, 64)
+    except socket.timeout:
+        continue
+    if marker not in data:
+        continue
+    tci = None
+    for level, kind, blob in anc:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA:
+            status, _, _, _, _, tci_, _ = struct.unpack("IIIHHHH", blob[:20])
+            tci = tci_ & 0xFFF if status & VLAN_VALID else None
+    etype = struct.unpack("!H", data[12:14])[0]
+    if etype == 0x8100:                      # tag still in the bytes (no offload)
+        tci, etype = struct.unpack("!H", data[14:16])[0] & 0xFFF, struct.unpack("!H", data[16:18])[0]
+    print(f"got vlan={tci} etype=0x{etype:04x}", flush=True)
+    sys.exit(0)
+print("nothing", flush=True)
+sys.exit(1)
+"""
+
+
+def frame_through(gw, src_host, vlan, dst_host, marker, wait=2.0):
+    """Send a frame (tagged ``vlan`` or untagged when 0) from ``src_host``'s eth0; return
+    (vlan, ethertype) as ``dst_host`` received it, or None."""
+    rx = subprocess.Popen(["ip", "netns", "exec", gw.hosts[dst_host], sys.executable, "-c",
+                           FRAMES, "recv", "eth0", "0", marker, str(wait)],
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        assert rx.stdout.readline().strip() == "ready"
+        netlab.sh("ip", "netns", "exec", gw.hosts[src_host], sys.executable, "-c", FRAMES,
+                  "send", "eth0", str(vlan), marker)
+        out = rx.communicate(timeout=wait + 5)[0]
+    finally:
+        rx.kill()
+        rx.wait()
+    if not out.startswith("got"):
+        return None
+    v, e = out.split()[1:3]
+    return (None if v == "vlan=None" else int(v.split("=")[1]), int(e.split("=")[1], 16))
+
+
+def _vlan_graph():
+    """LAN = VLAN 25 on eth0, WAN = eth1, a bridge NF between; plus eth2 → eth3 pushing
+    VLAN 30 and eth3 → eth2 popping it (actions without an NF)."""
+    g = bridge_graph("v", ("eth0", "eth1"))
+    fg = g["forwarding-graph"]
+    fg["end-points"][0] = {"id": "ep0", "type": "vlan",
+                           "vlan": {"vlan-id": "25", "if-name": "eth0"}}
+    fg["end-points"] += [{"id": "ep2", "type": "interface", "interface": {"if-name": "eth2"}},
+                         {"id": "ep3", "type": "interface", "interface": {"if-name": "eth3"}}]
+    fg["big-switch"]["flow-rules"] += [
+        {"id": "push", "priority": 5, "match": {"port_in": "endpoint:ep2"},
+         "actions": [{"push_vlan": "30"}, {"output_to_port": "endpoint:ep3"}]},
+        {"id": "pop", "priority": 5, "match": {"port_in": "endpoint:ep3", "vlan_id": "30"},
+         "actions": [{"pop_vlan": True}, {"output_to_port": "endpoint:ep2"}]}]
+    return g
+
+
+def test_vlan_endpoint_pops_on_entry_and_pushes_on_exit(gateway, daemon):
+    gw, d = gateway, daemon
+    if gw.backend != "ovs":
+        with pytest.raises(netlab.ApiError) as e:
+            d.api("PUT", "/NF-FG/v", _vlan_graph())
+        assert e.value.status == 422
+        assert e.value.body["path"] == "$.forwarding-graph.end-points[0].type"
+        assert "VLAN" in e.value.body["error"] or "vlan" in e.value.body["error"]
+        assert netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True) == netlab.EMPTY
+        return
+    assert d.api("PUT", "/NF-FG/v", _vlan_graph())[0] == 201
+    # VLAN 25 from the LAN host arrives untagged at the WAN host; VLAN 26 and untagged
+    # frames from the LAN host belong to no end-point and are dropped
+    assert frame_through(gw, 0, 25, 1, "m25") == (None, ETH_TYPE)
+    assert frame_through(gw, 0, 26, 1, "m26", wait=1) is None
+    assert frame_through(gw, 0, 0, 1, "m0", wait=1) is None
+    # the way back gets the tag pushed
+    assert frame_through(gw, 1, 0, 0, "back") == (25, ETH_TYPE)
+    # explicit actions: push on eth2 → eth3, pop on eth3 → eth2 (only VLAN 30 matches)
+    assert frame_through(gw, 2, 0, 3, "push") == (30, ETH_TYPE)
+    assert frame_through(gw, 3, 30, 2, "pop") == (None, ETH_TYPE)
+    assert frame_through(gw, 3, 31, 2, "pop31", wait=1) is None
+    c = {r["id"]: r["packets"] for r in d.api("GET", "/NF-FG/status/v")[1]["flow-rules"]}
+    assert c["push"] >= 3 and c["pop"] >= 3 and c["r0"] >= 3
+    # a second graph may use another VLAN of the same interface, not the same one
+    g2 = bridge_graph("w", ("eth0", "eth9"))
+    g2["forwarding-graph"]["end-points"][0] = {"id": "ep0", "type": "vlan",
+                                               "vlan": {"vlan-id": "25", "if-name": "eth0"}}
+    with pytest.raises(netlab.ApiError) as e:
+        d.api("PUT", "/NF-FG/w", g2)
+    assert e.value.status == 409 and "VLAN 25" in e.value.body["error"]
+    assert d.api("DELETE", "/NF-FG/v")[0] == 204
+    assert frame_through(gw, 0, 25, 1, "gone", wait=1) is None
+
+
+def test_l4_match_fields_steer_only_what_they_name(gateway, daemon):
+    """ARP and ICMP both ways, TCP only to port 5001: 5002 is dropped."""
+    gw, d = gateway, daemon
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    rules = []
+    fwd = [("endpoint:ep0", "vnf:nf1:inout:0"), ("vnf:nf1:inout:1", "endpoint:ep1")]
+    back = [("endpoint:ep1", "vnf:nf1:inout:1"), ("vnf:nf1:inout:0", "endpoint:ep0")]
+    for i, (a, b) in enumerate(fwd + back):
+        rules.append({"id": f"arp{i}", "priority": 100, "actions": [{"output_to_port": b}],
+                      "match": {"port_in": a, "ether_type": "0x0806"}})
+        rules.append({"id": f"icmp{i}", "priority": 100, "actions": [{"output_to_port": b}],
+                      "match": {"port_in": a, "ether_type": "0x800", "protocol": "1"}})
+    for i, (a, b) in enumerate(fwd):
+        rules.append({"id": f"tcp{i}", "priority": 200, "actions": [{"output_to_port": b}],
+                      "match": {"port_in": a, "ether_type": "0x800", "protocol": "0x06",
+                                "ipv4_dst": "10.20.0.2", "dest_port": "5001"}})
+    for i, (a, b) in enumerate(back):
+        rules.append({"id": f"tcpback{i}", "priority": 200, "actions": [{"output_to_port": b}],
+                      "match": {"port_in": a, "ether_type": "0x800", "protocol": "6",
+                                "ipv4_src": "10.20.0.0", "ipv4_src_mask": "255.255.255.0",
+                                "source_port": "5001"}})
+    d.api("PUT", "/NF-FG/g1", bridge_graph(rules=rules))
+    for port in (5001, 5002):
+        gw.lab.spawn(gw.hosts[1], "nc", "-l", "-k", "-p", str(port))
+    assert gw.ping(0, "10.20.0.2")
+    nc = ["nc", "-z", "-w", "2", "10.20.0.2"]
+    assert gw.lab.run(gw.hosts[0], *nc, "5001").returncode == 0
+    assert gw.lab.run(gw.hosts[0], *nc, "5002").returncode != 0
+    c = {r["id"]: r["packets"] for r in d.api("GET", "/NF-FG/status/g1")[1]["flow-rules"]}
+    assert c["tcp0"] > 0 and c["tcpback0"] > 0 and c["icmp0"] > 0
+
+
+def test_capabilities_say_what_the_backend_carries(gateway, daemon):
+    caps = daemon.api("GET", "/capabilities")[1]["infrastructure"]
+    st = caps["steering"]
+    assert st["name"] == gateway.backend
+    assert "interface" in st["endpoint-types"]
+    assert ("vlan" in st["endpoint-types"]) == (gateway.backend == "ovs")
+    assert "gre-tunnel" in st["refused-endpoint-types"]
+    assert json.dumps(st)                                      # JSON-able

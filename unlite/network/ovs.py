@@ -1,0 +1,242 @@
+"""The ``ovs`` steering backend: the big switch as OpenFlow 1.3 flows on one OVS bridge.
+
+Layout: one bridge, ``ul-lsi0`` (LSI-0), holds every port of every graph — the end-point
+interfaces and the node side of the NFs' veths. A graph is not a bridge of its own but a
+slice of the flow table: its flows carry a cookie whose high 32 bits name the graph and
+whose low 32 bits name the rule. Why not a bridge per graph joined to LSI-0 by patch ports
+(the UN's layout)? On one table, every packet takes one lookup instead of two, there are no
+patch ports to create, and per-graph delete, dump and counters are one cookie mask; graphs
+stay isolated because every flow matches an ``in_port`` that belongs to exactly one graph.
+
+- default drop: the bridge runs with ``fail_mode=secure`` and no controller, so a packet no
+  flow matches is dropped (and OVS never falls back to a NORMAL learning switch);
+- rule = one flow, OpenFlow priority = the rule's priority; ``output`` actions in order;
+  ``vlan`` end-points: a rule entering from one matches ``dl_vlan`` on the parent interface
+  and pops the tag first; an output to one pushes the tag (802.1Q) for that output only;
+  ``push_vlan``/``pop_vlan`` actions map to OpenFlow's;
+- every change is one ``ovs-ofctl --bundle`` transaction (OpenFlow 1.4 bundles: all flows
+  or none), preceded by one ``ovs-vsctl`` transaction adding the new ports and followed by one
+  removing the ports no longer used. A failed flow bundle removes the ports it added.
+
+ovs-vswitchd must run in the node's network namespace; the datapath type is ``system``
+(kernel module) or ``netdev`` (userspace, e.g. where there is no openvswitch module).
+OpenFlow flows do not survive an ovs-vswitchd restart: the daemon re-applies them at start.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+
+from .. import sh
+from .base import SteeringError, Switch, rules_by_port
+
+BRIDGE = "ul-lsi0"
+OF = ["-O", "OpenFlow13"]
+MASK = 0xFFFFFFFF00000000
+
+
+def graph_cookie(graph_id):
+    return int(hashlib.sha1(graph_id.encode()).hexdigest()[:8], 16) << 32
+
+
+def _vsctl(*args, check=True):
+    return sh.run(["ovs-vsctl", "--timeout=10", *args], check=check)
+
+
+class OvsSwitch(Switch):
+    name = "ovs"
+    endpoint_types = ("interface", "vlan")
+    endpoint_refusals = {"gre-tunnel": "GRE tunnel end-points are not implemented yet"}
+    unsupported_fields = {}
+    supported_actions = ("output", "push_vlan", "pop_vlan")
+
+    def __init__(self, datapath="system"):
+        if datapath not in ("system", "netdev"):
+            raise SteeringError(f"OVS datapath must be system or netdev, not '{datapath}'",
+                                status=400)
+        self.datapath = datapath
+
+    @classmethod
+    def probe(cls):
+        try:
+            ver = sh.run(["ovs-vsctl", "--timeout=5", "get", "Open_vSwitch", ".",
+                          "ovs_version"], timeout=10).strip().strip('"')
+            return True, f"Open vSwitch {ver}, OpenFlow 1.3 flows, bundles"
+        except sh.CommandError as e:
+            return False, f"no running ovsdb-server/ovs-vswitchd: {e.stderr or e}"
+
+    def setup(self):
+        _vsctl("--may-exist", "add-br", BRIDGE, "--", "set", "Bridge", BRIDGE,
+               f"datapath_type={self.datapath}", "fail_mode=secure",
+               "protocols=OpenFlow10,OpenFlow13,OpenFlow14", "--", "set", "Interface", BRIDGE,
+               "mtu_request=1500")
+        sh.run(["ovs-ofctl", *OF, "del-flows", BRIDGE])     # a stale run's flows
+
+    def shutdown(self):
+        _vsctl("--if-exists", "del-br", BRIDGE, check=False)
+
+    def features(self):
+        return {**super().features(), "bridge": BRIDGE, "datapath": self.datapath}
+
+    # -- compile -----------------------------------------------------------------------------
+    def rule_text(self, rule, attach):
+        """One flow rule as ``match actions=...`` (without cookie)."""
+        f = dict(rule.match.fields)
+        src = attach[str(rule.match.port_in)]
+        m = [f"in_port={src.dev}"]
+        if src.vlan is not None:
+            m.append(f"dl_vlan={src.vlan}")
+        et = f.get("ether_type")
+        if et is None:
+            if any(k.startswith(("ipv6_", "icmpv6")) for k in f):
+                et = 0x86DD
+            elif any(k.startswith("arp_") for k in f):
+                et = 0x0806
+            elif any(k.startswith(("ipv4_", "ip_", "icmpv4")) or k in (
+                    "protocol", "source_port", "dest_port", "sctp_src", "sctp_dst") for k in f):
+                et = 0x0800
+            elif any(k.startswith("mpls_") for k in f):
+                et = 0x8847
+        if "vlan_id" in f:
+            m.append(f"dl_vlan={f['vlan_id']}")
+        if "vlan_pcp" in f:
+            m.append(f"dl_vlan_pcp={f['vlan_pcp']}")
+        if et is not None:
+            m.append(f"dl_type=0x{et:04x}")
+        for key, mk, name in (("source_mac", "eth_src_mask", "dl_src"),
+                              ("dest_mac", "eth_dst_mask", "dl_dst")):
+            if key in f:
+                m.append(f"{name}={f[key]}" + (f"/{f[mk]}" if mk in f else ""))
+        for key, name in (("ipv4_src", "nw_src"), ("ipv4_dst", "nw_dst"),
+                          ("ipv6_src", "ipv6_src"), ("ipv6_dst", "ipv6_dst"),
+                          ("arp_spa", "arp_spa"), ("arp_tpa", "arp_tpa")):
+            if key in f:
+                mask = f.get(key + "_mask")
+                m.append(f"{name}={str(f[key]).split('/')[0] if mask else f[key]}"
+                         + (f"/{mask}" if mask else ""))
+        proto = f.get("protocol")
+        if proto is None and ("icmpv4_type" in f or "icmpv4_code" in f):
+            proto = 1
+        if proto is None and ("icmpv6_type" in f or "icmpv6_code" in f):
+            proto = 58
+        if proto is None and ("sctp_src" in f or "sctp_dst" in f):
+            proto = 132
+        if proto is not None:
+            m.append(f"nw_proto={proto}")
+        for key, name in (("source_port", "tp_src"), ("dest_port", "tp_dst"),
+                          ("sctp_src", "tp_src"), ("sctp_dst", "tp_dst")):
+            if key in f:
+                if proto not in (6, 17, 132):
+                    raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
+                                        "with the ovs backend", f"{rule.path}.match.{key}")
+                m.append(f"{name}={f[key]}")
+        simple = {"ip_dscp": "ip_dscp", "ip_ecn": "nw_ecn", "icmpv4_type": "icmp_type",
+                  "icmpv4_code": "icmp_code", "icmpv6_type": "icmpv6_type",
+                  "icmpv6_code": "icmpv6_code", "arp_opcode": "arp_op", "arp_sha": "arp_sha",
+                  "arp_tha": "arp_tha", "ipv6_flabel": "ipv6_label",
+                  "ipv6_nd_target": "nd_target", "ipv6_nd_sll": "nd_sll",
+                  "ipv6_nd_tll": "nd_tll", "mpls_label": "mpls_label", "mpls_tc": "mpls_tc"}
+        for key, name in simple.items():
+            if key in f:
+                m.append(f"{name}={f[key]}")
+        if ("ipv6_nd_target" in f or "ipv6_nd_sll" in f or "ipv6_nd_tll" in f) \
+                and "icmpv6_type" not in f:
+            raise SteeringError("ipv6_nd_* fields need icmpv6_type 135 or 136",
+                                f"{rule.path}.match")
+        acts = []
+        tagged = src.vlan is not None          # the packet as it stands when actions run
+        if tagged:
+            acts.append("pop_vlan")
+            tagged = False
+        for a in rule.actions:
+            if a.kind == "pop_vlan":
+                acts.append("pop_vlan")
+            elif a.kind == "push_vlan":
+                acts += ["push_vlan:0x8100", f"set_field:{a.vlan | 0x1000}->vlan_vid"]
+            else:
+                dst = attach[str(a.port)]
+                if dst.vlan is None:
+                    acts.append(f"output:{dst.dev}")
+                else:
+                    acts += ["push_vlan:0x8100", f"set_field:{dst.vlan | 0x1000}->vlan_vid",
+                             f"output:{dst.dev}", "pop_vlan"]
+        return f"priority={min(rule.priority, 65535)},{','.join(m)},actions={','.join(acts)}"
+
+    def compile(self, graph, attach):
+        """{"ports": [device...], "flows": {device: [[rule id, cookie, flow], ...]}}."""
+        g = graph_cookie(graph.id)
+        ports = sorted({a.dev for a in attach.values()})
+        flows = {dev: [] for dev in ports}
+        used = set()
+        for rule in rules_by_port(graph):
+            low = zlib.crc32(rule.id.encode())
+            while low in used:                 # stable per rule id; a clash moves one on
+                low = (low + 1) & 0xFFFFFFFF
+            used.add(low)
+            flows[attach[str(rule.match.port_in)].dev].append(
+                [rule.id, f"0x{g | low:016x}", self.rule_text(rule, attach)])
+        return {"ports": ports, "flows": flows}
+
+    # -- apply ---------------------------------------------------------------------------------
+    def apply(self, graph_id, old, new):
+        old = old or {"ports": [], "flows": {}}
+        g = graph_cookie(graph_id)
+        added = [p for p in new["ports"] if p not in old["ports"]]
+        gone = [p for p in old["ports"] if p not in new["ports"]]
+        lines = []
+        for dev in sorted(set(old["flows"]) | set(new["flows"])):
+            before, after = old["flows"].get(dev), new["flows"].get(dev)
+            if before == after:
+                continue
+            if before:
+                lines.append(f"delete cookie=0x{g:016x}/0x{MASK:016x},in_port={dev}")
+            lines += [f"add cookie={c},{flow}" for _, c, flow in after or []]
+        if added:
+            args = []
+            for dev in added:
+                args += ["--", "--may-exist", "add-port", BRIDGE, dev]
+            _vsctl(*args[1:])
+        try:
+            if lines:
+                sh.run(["ovs-ofctl", "-O", "OpenFlow14", "--bundle", "add-flows", BRIDGE, "-"],
+                       input="\n".join(lines) + "\n")
+        except sh.CommandError as e:
+            if added:
+                self._del_ports(added)
+            raise SteeringError(f"ovs-ofctl refused the flows: {e.stderr}") from e
+        if gone:
+            self._del_ports(gone)
+
+    @staticmethod
+    def _del_ports(devs):
+        args = []
+        for dev in devs:
+            args += ["--", "--if-exists", "del-port", BRIDGE, dev]
+        _vsctl(*args[1:], check=False)
+
+    def remove(self, graph_id, state=None):
+        g = graph_cookie(graph_id)
+        sh.run(["ovs-ofctl", *OF, "del-flows", BRIDGE, f"cookie=0x{g:016x}/0x{MASK:016x}"],
+               check=False)
+        if state and state.get("ports"):
+            self._del_ports(state["ports"])
+
+    def counters(self, graph_id, state=None):
+        g = graph_cookie(graph_id)
+        try:
+            out = sh.run(["ovs-ofctl", *OF, "dump-flows", BRIDGE,
+                          f"cookie=0x{g:016x}/0x{MASK:016x}"])
+        except sh.CommandError:
+            return {}
+        ids = {int(c, 16): rid for flows in (state or {}).get("flows", {}).values()
+               for rid, c, _ in flows}
+        res = {}
+        for line in out.splitlines():
+            mc = re.search(r"cookie=(0x[0-9a-f]+)", line)
+            mp = re.search(r"n_packets=(\d+)", line)
+            mb = re.search(r"n_bytes=(\d+)", line)
+            if mc and mp and mb and int(mc.group(1), 16) in ids:
+                res[ids[int(mc.group(1), 16)]] = {"packets": int(mp.group(1)),
+                                                  "bytes": int(mb.group(1))}
+        return res

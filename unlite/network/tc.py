@@ -1,0 +1,279 @@
+"""The ``tc`` steering backend: the big switch as clsact ingress filters with ``mirred``.
+
+Paper Table I on tc:
+- port  = a ``clsact`` qdisc on the device (an end-point interface or the node side of an
+          NF's veth); the port's rules are its ingress filters;
+- rule  = one ``u32`` filter per flow rule, ``pref`` = its rank in priority order, actions
+          ``mirred egress mirror`` to all outputs but the last and ``mirred egress redirect``
+          to the last; packet/byte counters are the mirred action's statistics;
+- default drop = a last filter (``pref 50000``, matches everything) that redirects to the
+          node's *drop sink*: a veth whose peer sits in an empty namespace (no address, no
+          forwarding), where the kernel discards whatever arrives. tc's own drop action
+          (``gact``) is absent from many kernels, this one included; the sink gives the same
+          big-switch semantics with ``mirred`` alone, and counts what it drops.
+
+The classifier is ``u32`` (flower is missing from many router kernels, and from this one).
+u32 matches fixed offsets: IPv4 L4 fields assume no IP options, IPv6 ones no extension
+headers; VLAN tags are invisible to it (the kernel moves them into packet metadata before
+ingress), so ``vlan_*`` fields and ``vlan`` end-points are refused.
+
+Changes go through one ``tc -batch`` exec. tc has no transactions: a device whose rules
+change gets its rule filters replaced while the sink filter stays, so during the swap its
+packets are dropped, never forwarded where they should not go; untouched devices are not
+touched at all. A failed batch is undone (best effort, ``-force``) to the old state.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+
+from .. import sh
+from .base import SteeringError, Switch, outputs, rules_by_port
+
+SINK_PREF = 50000
+SINK_DEV = "ulsink"          # node side of the drop sink; its peer is "sink0" in SINK_NS
+
+
+def sink_ns():
+    """The sink's namespace, one per node namespace (two nodes on one host never share)."""
+    return f"ul-sink-{os.stat('/proc/self/ns/net').st_ino:x}"
+
+
+def _mac_words(mac, mask):
+    """u32/u16 raw matches for a MAC at the given offsets: (hi32, lo16) values and masks."""
+    b = bytes.fromhex(mac.replace(":", ""))
+    m = bytes.fromhex((mask or "ff:ff:ff:ff:ff:ff").replace(":", ""))
+    return (int.from_bytes(b[:4], "big"), int.from_bytes(m[:4], "big"),
+            int.from_bytes(b[4:], "big"), int.from_bytes(m[4:], "big"))
+
+
+def _net(value, mask, path):
+    try:
+        if mask is None:
+            return str(ipaddress.ip_network(str(value), strict=False))
+        return str(ipaddress.ip_network(f"{str(value).split('/')[0]}/{mask}", strict=False))
+    except ValueError as e:
+        raise SteeringError(f"{value}/{mask}: {e}", path) from e
+
+
+class TcSwitch(Switch):
+    name = "tc"
+    endpoint_refusals = {
+        "vlan": "u32 cannot see VLAN tags and this kernel has no tc vlan action to pop or "
+                "push them",
+        "gre-tunnel": "GRE tunnel end-points are not implemented for this backend",
+    }
+    unsupported_fields = {
+        "vlan_id": "u32 cannot see VLAN tags (the kernel keeps them in packet metadata)",
+        "vlan_pcp": "u32 cannot see VLAN tags (the kernel keeps them in packet metadata)",
+        "ipv6_nd_target": "u32 cannot follow ICMPv6 options",
+        "ipv6_nd_sll": "u32 cannot follow ICMPv6 options",
+        "ipv6_nd_tll": "u32 cannot follow ICMPv6 options",
+        "mpls_label": "not implemented with u32",
+        "mpls_tc": "not implemented with u32",
+    }
+
+    @classmethod
+    def probe(cls):
+        """clsact + u32 + mirred on a scratch veth pair in this namespace."""
+        a, b = "ulprobe0", "ulprobe1"
+        try:
+            sh.ip("link", "add", a, "type", "veth", "peer", "name", b)
+        except sh.CommandError as e:
+            return False, f"cannot make a scratch veth: {e.stderr}"
+        try:
+            sh.run(["tc", "-batch", "-"], input=(
+                f"qdisc add dev {a} clsact\n"
+                f"filter add dev {a} ingress pref 1 protocol all u32 match u32 0 0 "
+                f"action mirred egress redirect dev {b}\n"), timeout=5)
+            return True, "clsact + u32 + mirred (drop via a sink namespace)"
+        except sh.CommandError as e:
+            return False, f"tc: {e.stderr or e}"
+        finally:
+            sh.ip("link", "del", a, check=False)
+
+    # -- node-wide: the drop sink --------------------------------------------------------------
+    def setup(self):
+        ns = sink_ns()
+        self.shutdown()
+        sh.ip_batch([f"netns add {ns}",
+                     f"link add {SINK_DEV} type veth peer name sink0 netns {ns}",
+                     f"link set {SINK_DEV} addrgenmode none", f"link set {SINK_DEV} up"])
+        sh.ip_batch(["link set sink0 addrgenmode none", "link set sink0 up"], ns=ns)
+
+    def shutdown(self):
+        ns = sink_ns()
+        sh.ip_batch([f"netns del {ns}"] if os.path.exists(f"/run/netns/{ns}") else [],
+                    force=True)
+        if sh.wait_links_gone([SINK_DEV], 3.0):
+            sh.ip("link", "del", SINK_DEV, check=False)
+
+    def features(self):
+        return {**super().features(), "classifier": "u32", "drop": "sink namespace"}
+
+    # -- compile ---------------------------------------------------------------------------------
+    def rule_text(self, rule, attach):
+        """One flow rule as a filter spec: ``protocol P u32 match ... action mirred ...``."""
+        f = dict(rule.match.fields)
+        path = f"{rule.path}.match"
+        v6 = f.get("ether_type") == 0x86DD or any(k.startswith(("ipv6_", "icmpv6")) for k in f)
+        arp = f.get("ether_type") == 0x0806 or any(k.startswith("arp_") for k in f)
+        proto = f.get("ether_type") or (0x86DD if v6 else 0x0806 if arp else
+                                        0x0800 if any(k.startswith(("ipv4_", "ip_", "icmpv4"))
+                                                      or k in ("protocol", "source_port",
+                                                               "dest_port", "sctp_src",
+                                                               "sctp_dst") for k in f)
+                                        else None)
+        if proto not in (None, 0x0800, 0x86DD, 0x0806) and any(
+                k not in ("ether_type", "source_mac", "dest_mac", "eth_src_mask",
+                          "eth_dst_mask") for k in f):
+            raise SteeringError(f"ether_type 0x{proto:04x} cannot be combined with IP/ARP "
+                                "fields", f"{path}.ether_type")
+        m = []
+        for key, mk, off in (("dest_mac", "eth_dst_mask", -14), ("source_mac", "eth_src_mask", -8)):
+            if key in f:
+                hi, hm, lo, lm = _mac_words(f[key], f.get(mk))
+                m += [f"match u32 0x{hi:08x} 0x{hm:08x} at {off}",
+                      f"match u16 0x{lo:04x} 0x{lm:04x} at {off + 4}"]
+        ip = "ip6" if proto == 0x86DD else "ip"
+        for key, sel in (("ipv4_src", "src"), ("ipv4_dst", "dst"),
+                         ("ipv6_src", "src"), ("ipv6_dst", "dst")):
+            if key in f:
+                m.append(f"match {ip} {sel} {_net(f[key], f.get(key + '_mask'), path)}")
+        if "protocol" in f:
+            m.append(f"match {ip} protocol {f['protocol']} 0xff")
+        l4 = f.get("protocol")
+        for key, sel in (("source_port", "sport"), ("dest_port", "dport"),
+                         ("sctp_src", "sport"), ("sctp_dst", "dport")):
+            if key in f:
+                if key.startswith("sctp") and l4 is None:
+                    m.append(f"match {ip} protocol 132 0xff")
+                    l4 = 132
+                if l4 not in (6, 17, 132):
+                    raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
+                                        "with the tc backend", f"{path}.{key}")
+                m.append(f"match {ip} {sel} {f[key]} 0xffff")
+        if proto == 0x0800:
+            if "ip_dscp" in f or "ip_ecn" in f:
+                val = (f.get("ip_dscp", 0) << 2) | f.get("ip_ecn", 0)
+                mask = (0xFC if "ip_dscp" in f else 0) | (0x03 if "ip_ecn" in f else 0)
+                m.append(f"match ip tos 0x{val:02x} 0x{mask:02x}")
+            for key, sel in (("icmpv4_type", "icmp_type"), ("icmpv4_code", "icmp_code")):
+                if key in f:
+                    if l4 is None:
+                        m.append("match ip protocol 1 0xff")
+                        l4 = 1
+                    m.append(f"match ip {sel} {f[key]} 0xff")
+        elif proto == 0x86DD:
+            if "ip_dscp" in f or "ip_ecn" in f or "ipv6_flabel" in f:
+                val = (f.get("ip_dscp", 0) << 22) | (f.get("ip_ecn", 0) << 20) \
+                    | f.get("ipv6_flabel", 0)
+                mask = (0x0FC00000 if "ip_dscp" in f else 0) \
+                    | (0x00300000 if "ip_ecn" in f else 0) \
+                    | (0x000FFFFF if "ipv6_flabel" in f else 0)
+                m.append(f"match u32 0x{val:08x} 0x{mask:08x} at 0")
+            for key, off in (("icmpv6_type", 40), ("icmpv6_code", 41)):
+                if key in f:
+                    if l4 is None:
+                        m.append("match ip6 protocol 58 0xff")
+                        l4 = 58
+                    m.append(f"match u8 {f[key]} 0xff at {off}")
+        elif proto == 0x0806:
+            if "arp_opcode" in f:
+                m.append(f"match u16 {f['arp_opcode']} 0xffff at 6")
+            for key, off in (("arp_spa", 14), ("arp_tpa", 24)):
+                if key in f:
+                    net = ipaddress.ip_network(_net(f[key], f.get(key + "_mask"), path))
+                    m.append(f"match u32 0x{int(net.network_address):08x} "
+                             f"0x{int(net.netmask):08x} at {off}")
+            for key, off in (("arp_sha", 8), ("arp_tha", 18)):
+                if key in f:
+                    hi, hm, lo, lm = _mac_words(f[key], None)
+                    m += [f"match u32 0x{hi:08x} 0x{hm:08x} at {off}",
+                          f"match u16 0x{lo:04x} 0x{lm:04x} at {off + 4}"]
+        outs = [a.dev for a in outputs(rule, attach)]
+        acts = [f"action mirred egress mirror dev {d}" for d in outs[:-1]] + \
+               [f"action mirred egress redirect dev {outs[-1]}"]
+        ptxt = "all" if proto is None else f"0x{proto:04x}"
+        return " ".join([f"protocol {ptxt} u32"] + (m or ["match u32 0 0"]) + acts)
+
+    def compile(self, graph, attach):
+        """{device: [[rule id, filter spec], ...]} in evaluation order (pref = index + 1)."""
+        chains = {a.dev: [] for a in attach.values()}
+        for rule in rules_by_port(graph):
+            chains[attach[str(rule.match.port_in)].dev].append(
+                [rule.id, self.rule_text(rule, attach)])
+        if any(len(rules) >= SINK_PREF for rules in chains.values()):
+            raise SteeringError(f"more than {SINK_PREF - 1} rules on one port")
+        return chains
+
+    # -- apply -------------------------------------------------------------------------------------
+    @staticmethod
+    def _install(dev, rules):
+        return [f"filter add dev {dev} ingress pref {i} {spec}"
+                for i, (_, spec) in enumerate(rules, 1)]
+
+    @staticmethod
+    def _uninstall(dev, count):
+        return [f"filter del dev {dev} ingress pref {i}" for i in range(1, count + 1)]
+
+    def _port(self, dev, rules):
+        return [f"qdisc add dev {dev} clsact",
+                f"filter add dev {dev} ingress pref {SINK_PREF} protocol all u32 match u32 0 0 "
+                f"action mirred egress redirect dev {SINK_DEV}"] + self._install(dev, rules)
+
+    def apply(self, graph_id, old, new):
+        lines = []
+        for dev, rules in new.items():
+            if dev not in old:
+                lines += self._port(dev, rules)
+            elif old[dev] != rules:
+                lines += self._uninstall(dev, len(old[dev])) + self._install(dev, rules)
+        lines += [f"qdisc del dev {dev} clsact" for dev in old if dev not in new]
+        if not lines:
+            return
+        try:
+            sh.run(["tc", "-batch", "-"], input="\n".join(lines) + "\n")
+        except sh.CommandError as e:
+            self._undo(old, new)
+            raise SteeringError(f"tc refused the rules: {e.stderr}") from e
+
+    def _undo(self, old, new):
+        lines = []
+        for dev, rules in new.items():
+            if dev not in old:
+                lines.append(f"qdisc del dev {dev} clsact")
+            elif old[dev] != rules:
+                lines += self._uninstall(dev, max(len(old[dev]), len(rules)))
+                lines += self._install(dev, old[dev])
+        for dev, rules in old.items():
+            if dev not in new:
+                lines += self._port(dev, rules)
+        if lines:
+            sh.run(["tc", "-force", "-batch", "-"], input="\n".join(lines) + "\n", check=False)
+
+    def remove(self, graph_id, state=None):
+        lines = [f"qdisc del dev {dev} clsact" for dev in (state or {})
+                 if sh.link_exists(dev)]
+        if lines:
+            sh.run(["tc", "-force", "-batch", "-"], input="\n".join(lines) + "\n", check=False)
+
+    def counters(self, graph_id, state=None):
+        out = {}
+        for dev, rules in (state or {}).items():
+            if not rules:
+                continue
+            try:
+                filters = json.loads(sh.run(["tc", "-s", "-j", "filter", "show", "dev", dev,
+                                             "ingress"]) or "[]")
+            except (sh.CommandError, ValueError):
+                continue
+            for flt in filters:
+                pref = flt.get("pref", 0)
+                acts = flt.get("options", {}).get("actions")
+                if acts and 1 <= pref <= len(rules):
+                    st = acts[-1].get("stats", {})
+                    out[rules[pref - 1][0]] = {"packets": st.get("packets", 0),
+                                               "bytes": st.get("bytes", 0)}
+        return out

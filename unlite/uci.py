@@ -1,0 +1,183 @@
+"""UCI config files (OpenWrt's ``/etc/config/*``) read without libuci, and how ``unlite serve
+--uci FILE`` takes its settings from one.
+
+- ``parse`` / ``load``      text or file → a list of ``Section`` (type, name, options); a
+                            malformed line raises ``UciError`` naming FILE:LINE
+- ``truth``                 UCI booleans ('1'/'yes'/'on'/'true'/'enabled' and their opposites)
+- ``mark_defaults``         flags the ``serve`` subparser's defaults, so a value the user gave
+                            on the command line can be told from one argparse filled in
+- ``apply_serve_args``      fills what the command line left open from section
+                            ``config unlite 'main'`` and reads the ``config tenant`` sections
+
+The syntax read is what ``uci export`` writes and what people type: ``package NAME``,
+``config TYPE ['NAME']``, ``option KEY VALUE``, ``list KEY VALUE``, ``#`` comments; values
+unquoted, in '...' or in "..." (shell-like quoting, one line each).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_TRUE = {"1", "yes", "on", "true", "enabled"}
+_FALSE = {"0", "no", "off", "false", "disabled"}
+
+# ``config unlite 'main'`` option -> ``unlite serve`` argument (dest)
+SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_dir",
+                 "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
+                 "verbose": "verbose", "ovs_datapath": "ovs_datapath"}
+
+
+class UciError(ValueError):
+    pass
+
+
+@dataclass
+class Section:
+    type: str
+    name: str | None            # None: an anonymous section (``uci`` calls it @type[n])
+    line: int
+    options: dict = field(default_factory=dict)     # key -> str (option) | list[str] (list)
+
+
+def parse(text, source="<uci>"):
+    """Sections of a UCI file, in file order."""
+    sections = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        try:
+            words = shlex.split(raw, comments=True, posix=True)
+        except ValueError as e:
+            raise UciError(f"{source}:{n}: {e} (values must be quoted on one line)") from None
+        if not words:
+            continue
+        kw, args = words[0], words[1:]
+        where = f"{source}:{n}"
+        if kw == "package":
+            if len(args) != 1:
+                raise UciError(f"{where}: 'package' takes one name")
+            continue
+        if kw == "config":
+            if not 1 <= len(args) <= 2:
+                raise UciError(f"{where}: expected: config TYPE ['NAME']")
+            for a in args:
+                if not _NAME.match(a):
+                    raise UciError(f"{where}: invalid section type or name {a!r} "
+                                   f"(letters, digits and '_' only)")
+            if len(args) == 2 and any(s.name == args[1] for s in sections):
+                raise UciError(f"{where}: section '{args[1]}' defined twice")
+            sections.append(Section(args[0], args[1] if len(args) == 2 else None, n))
+            continue
+        if kw in ("option", "list"):
+            if not sections:
+                raise UciError(f"{where}: '{kw}' before any 'config' line")
+            if len(args) != 2:
+                raise UciError(f"{where}: expected: {kw} KEY 'VALUE' (quote values with "
+                               f"spaces)")
+            key, value = args
+            if not _NAME.match(key):
+                raise UciError(f"{where}: invalid option name {key!r}")
+            opts = sections[-1].options
+            if kw == "option":
+                opts[key] = value
+            else:
+                prev = opts.get(key)
+                if isinstance(prev, str):
+                    raise UciError(f"{where}: '{key}' is already an option, not a list")
+                opts.setdefault(key, []).append(value)
+            continue
+        raise UciError(f"{where}: unknown statement {kw!r} (config, option, list, package)")
+    return sections
+
+
+def load(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise UciError(f"cannot read UCI file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UciError(f"{path}: not UTF-8 text: {e}") from None
+    return parse(text, str(path))
+
+
+def truth(value, where="value"):
+    v = str(value).strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise UciError(f"{where}: {value!r} is not a boolean (use '1' or '0')")
+
+
+# -- unlite serve --uci ----------------------------------------------------------------------
+class Default(str):
+    """A string default argparse filled in (not typed by the user): UCI may replace it."""
+
+
+def mark_defaults(subparser):
+    """Call after the ``serve`` arguments are added. String defaults become ``Default`` (argparse
+    hands them over unchanged), a store_true default becomes None; the ``choices`` of each
+    option are kept so UCI values are checked like command-line ones."""
+    choices = {}
+    for action in subparser._actions:              # argparse keeps no public list
+        if action.dest not in SERVE_OPTIONS.values():
+            continue
+        if isinstance(action.default, str):
+            action.default = Default(action.default)
+        elif action.default is False:
+            action.default = None
+        choices[action.dest] = action.choices
+    subparser.set_defaults(uci_choices=choices)
+
+
+def _given(value):
+    return value is not None and not isinstance(value, Default)
+
+
+def apply_serve_args(a):
+    """Fill ``a`` (parsed ``serve`` arguments) from UCI file ``a.uci``; flags given win.
+    Sets ``a.tenants`` ({name: [tokens]}) and returns a list of warnings."""
+    sections = load(a.uci)
+    warnings = []
+    mains = [s for s in sections if s.type == "unlite"]
+    main = next((s for s in mains if s.name == "main"), mains[0] if mains else None)
+    if main is None:
+        warnings.append(f"{a.uci}: no 'config unlite' section; using the defaults")
+    for key, value in (main.options.items() if main else ()):
+        where = f"{a.uci}:{main.line}: option '{key}'"
+        dest = SERVE_OPTIONS.get(key)
+        if dest is None:
+            warnings.append(f"{where} is unknown and ignored (known: "
+                            f"{', '.join(sorted(SERVE_OPTIONS))})")
+            continue
+        if isinstance(value, list):
+            raise UciError(f"{where} must be an option, not a list")
+        if _given(getattr(a, dest, None)):
+            continue                                  # the command line wins
+        if dest == "verbose":
+            value = truth(value, where)
+        else:
+            allowed = (getattr(a, "uci_choices", {}) or {}).get(dest)
+            if allowed and value not in allowed:
+                raise UciError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
+            if dest == "listen" and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}",
+                                                     value):
+                raise UciError(f"{where}: {value!r} is not ADDR:PORT")
+            if dest == "socket" and not value:
+                value = None                          # '' : no unix socket
+        setattr(a, dest, value)
+    tenants = {}
+    for s in sections:
+        if s.type != "tenant":
+            continue
+        if s.name is None:
+            raise UciError(f"{a.uci}:{s.line}: a tenant section needs a name "
+                           f"(config tenant 'NAME')")
+        tokens = s.options.get("token", [])
+        tenants[s.name] = [tokens] if isinstance(tokens, str) else list(tokens)
+    a.tenants = tenants
+    if tenants:
+        warnings.append(f"{a.uci}: {len(tenants)} tenant(s) configured, but this version does "
+                        f"not check tokens yet: keep 'listen' on a loopback address")
+    return warnings
