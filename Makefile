@@ -33,8 +33,9 @@ demo: deps install          ## a gateway in namespaces: firewall → NAT between
 test: deps install          ## unit + integration tests (real namespaces, root)
 	$(BIN)/python -m pytest -q tests
 
-bench: deps install         ## start overhead, chain deploy, daemon RSS
+bench: deps install         ## start overhead, chain deploy, daemon RSS; backends side by side
 	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench_backends.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

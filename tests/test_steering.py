@@ -174,3 +174,56 @@ def test_capabilities_say_what_the_backend_carries(gateway, daemon):
     assert ("vlan" in st["endpoint-types"]) == (gateway.backend == "ovs")
     assert "gre-tunnel" in st["refused-endpoint-types"]
     assert json.dumps(st)                                      # JSON-able
+
+
+def _ep_graph(gid, eps, nf=True):
+    """ep0 ↔ (bridge NF ↔) ep1 in both directions; ``eps`` are end-point objects."""
+    g = bridge_graph(gid)
+    fg = g["forwarding-graph"]
+    fg["end-points"] = [dict(ep, id=f"ep{i}") for i, ep in enumerate(eps)]
+    if not nf:
+        fg["VNFs"] = []
+        fg["big-switch"]["flow-rules"] = [
+            {"id": "a", "priority": 1, "match": {"port_in": "endpoint:ep0"},
+             "actions": [{"output_to_port": "endpoint:ep1"}]},
+            {"id": "b", "priority": 1, "match": {"port_in": "endpoint:ep1"},
+             "actions": [{"output_to_port": "endpoint:ep0"}]}]
+    return g
+
+
+def _iface(name):
+    return {"type": "interface", "interface": {"if-name": name}}
+
+
+def test_internal_group_joins_two_graphs(gateway, daemon):
+    gw, d = gateway, daemon
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    internal = {"type": "internal", "internal": {"internal-group": "backbone"}}
+    d.api("PUT", "/NF-FG/a", _ep_graph("a", [_iface("eth0"), internal]))
+    assert not gw.ping(0, "10.20.0.2", count=1), "half a path carries nothing"
+    d.api("PUT", "/NF-FG/b", _ep_graph("b", [internal, _iface("eth1")]))
+    assert gw.ping(0, "10.20.0.2"), "graph a → group 'backbone' → graph b"
+    o = netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)
+    assert len([v for v in o["veths"] if v.startswith("ulg")]) == 1, o   # one segment
+    d.api("DELETE", "/NF-FG/b")
+    assert not gw.ping(0, "10.20.0.2", count=1)
+    d.api("DELETE", "/NF-FG/a")
+    assert netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True) == netlab.EMPTY
+
+
+def test_host_stack_endpoint_reaches_the_node(gateway, daemon):
+    gw, d = gateway, daemon
+    gw.addr(0, "10.30.0.1/24")
+    host = {"type": "host-stack", "host-stack": {"configuration": "static",
+                                                  "ipv4": "10.30.0.254/24"}}
+    d.api("PUT", "/NF-FG/h", _ep_graph("h", [_iface("eth0"), host], nf=False))
+    assert gw.ping(0, "10.30.0.254"), "the LAN host reaches the node's own stack"
+    addrs = netlab.sh("ip", "-n", gw.ns, "-j", "addr", "show").stdout
+    assert "10.30.0.254" in addrs
+    with pytest.raises(netlab.ApiError) as e:
+        d.api("PUT", "/NF-FG/x", _ep_graph("x", [_iface("eth1"), {
+            "type": "host-stack", "host-stack": {"configuration": "dhcp"}}], nf=False))
+    assert e.value.status == 422 and "dhcp" in e.value.body["error"]
+    d.api("DELETE", "/NF-FG/h")
+    assert "10.30.0.254" not in netlab.sh("ip", "-n", gw.ns, "-j", "addr", "show").stdout

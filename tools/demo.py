@@ -107,11 +107,16 @@ def up(keep):
             step("tearing down")
             if daemon:
                 daemon.stop()
+            left = []
+            if lab.namespaces:                     # what unlite made, then what the demo made
+                left = [o for objs in netlab.unlite_objects(lab.namespaces[0]).values()
+                        for o in objs]
             lab.close()
             shutil.rmtree(STATE, ignore_errors=True)
-            left = [n for n in netlab.sh("ip", "netns", "list").stdout.split()
-                    if n.startswith(("ul-", lab.tag))]
-            print(f"   namespaces left: {left or 'none'}")
+            left += [n for n in netlab.sh("ip", "netns", "list").stdout.split()
+                     if n.startswith(lab.tag)]
+            print(f"   left behind: {', '.join(left) or 'nothing'}")
+            ok &= not left
     print("\ndemo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
@@ -126,7 +131,8 @@ def down():
         try:
             os.killpg(pid, 15)
             for _ in range(100):
-                os.kill(pid, 0)
+                if netlab._gone(pid):
+                    break
                 time.sleep(0.1)
         except ProcessLookupError:
             pass

@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from unlite.sh import node_tag  # noqa: E402  (the names unlite gives its namespaces)
 CLONE_NEWNET = 0x40000000
 
 
@@ -270,7 +272,8 @@ def unlite_objects(node_ns, ovs=None, graphs_only=False):
     """Kernel objects made by unlite: NF namespaces, node-side links, nft tables, clsact
     qdiscs in the node namespace, OVS bridges and ports (of ``ovs``, when given).
     ``graphs_only`` leaves out the node-wide objects a running daemon keeps."""
-    ns = sorted(n for n in os.listdir("/run/netns") if n.startswith("ul-")) \
+    mine = f"ul{node_tag(f'/run/netns/{node_ns}')}-"       # this node's NF namespaces
+    ns = sorted(n for n in os.listdir("/run/netns") if n.startswith(mine)) \
         if os.path.isdir("/run/netns") else []
     links = json.loads(sh("ip", "-n", node_ns, "-j", "link", "show").stdout or "[]")
     veths = sorted(l["ifname"] for l in links if l["ifname"].startswith("ul"))
@@ -282,7 +285,7 @@ def unlite_objects(node_ns, ovs=None, graphs_only=False):
     bridges = ovs.bridges() if ovs else []
     ports = sorted(p for b in bridges for p in ovs.ports(b))
     if graphs_only:
-        ns = [n for n in ns if not n.startswith("ul-sink-")]
+        ns = [n for n in ns if n != f"{mine}sink"]
         veths = [v for v in veths if v not in NODE_WIDE_LINKS]
         bridges = [b for b in bridges if b not in NODE_WIDE_LINKS]
     return {"netns": ns, "veths": veths, "nft-tables": tables, "tc-qdiscs": clsact,

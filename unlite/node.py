@@ -24,7 +24,8 @@ from . import network, sh
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
-from .network import Attach, SteeringError
+from .network import Attach, SteeringError, endpoints
+from .network.endpoints import EpLink
 from .store import Store
 
 log = logging.getLogger("unlite.node")
@@ -40,14 +41,16 @@ class NodeError(Exception):
 class Deployed:
     graph: Graph
     instances: dict[str, Instance]          # NF id → instance
-    chains: dict[str, list[str]]            # backend's desired state
+    chains: dict                            # backend's desired state
+    links: dict[str, EpLink] = field(default_factory=dict)   # end-point id → devices we made
     state: str = "complete"
     error: dict | None = None
     warnings: list[str] = field(default_factory=list)
 
     def record(self):
         return {"graph": self.graph.id, "chains": self.chains,
-                "instances": [i.to_dict() for i in self.instances.values()]}
+                "instances": [i.to_dict() for i in self.instances.values()],
+                "links": [ln.to_dict() for ln in self.links.values()]}
 
 
 class Node:
@@ -137,6 +140,7 @@ class Node:
             if d is not None:
                 self.switch.remove(gid, d.chains)
                 self.compute.teardown(reversed(list(d.instances.values())))
+                endpoints.delete(d.links.values())
                 del self.graphs[gid]
             self.failed.pop(gid, None)
             self.store.runtime.delete(gid)
@@ -144,6 +148,7 @@ class Node:
 
     def _deploy(self, graph, old: Deployed | None, store=True):
         self.switch.check(graph)
+        endpoints.check(graph)
         self._check_endpoints(graph)
         plan = {v.id: self.compute.plan(graph.id, v) for v in graph.vnfs}
         kept = {k: old.instances[k] for k, inst in plan.items()
@@ -151,25 +156,34 @@ class Node:
         fresh = [inst for k, inst in plan.items() if k not in kept]
         gone = [inst for k, inst in (old.instances.items() if old else ())
                 if kept.get(k) is not inst]
-        new = Deployed(graph, {k: kept.get(k) or plan[k] for k in plan}, {})
-        # Record every object before it exists: old + new instances together.
+        links = endpoints.plan(graph)
+        old_links = {ln.dev: ln for ln in (old.links.values() if old else ())}
+        links = {k: old_links.get(ln.dev, ln) for k, ln in links.items()}
+        fresh_links = [ln for ln in links.values() if ln.dev not in old_links]
+        gone_links = [ln for dev, ln in old_links.items()
+                      if dev not in {x.dev for x in links.values()}]
+        new = Deployed(graph, {k: kept.get(k) or plan[k] for k in plan}, {}, links)
+        # Record every object before it exists: old + new instances and devices together.
         self.store.runtime.put(graph.id, {
             "graph": graph.id, "chains": old.chains if old else {},
             "instances": [i.to_dict() for i in (list(old.instances.values()) if old else [])
-                          + fresh]})
+                          + fresh],
+            "links": [ln.to_dict() for ln in list(old_links.values()) + fresh_links]})
         made = []
         try:
+            endpoints.create(fresh_links)
             for inst in fresh:
                 made.append(inst)
                 self.compute.create(inst)
                 self.compute.start(inst)
-            new.chains = self.switch.compile(graph, self._devices(graph, new.instances))
+            new.chains = self.switch.compile(graph, self._devices(graph, new))
             rec = self.store.runtime.get(graph.id)
             rec["chains_next"] = new.chains             # recorded before the switch has it
             self.store.runtime.put(graph.id, rec)
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
         except BaseException:
             self.compute.teardown(reversed(made))
+            endpoints.delete(fresh_links)
             if old:
                 self.store.runtime.put(graph.id, old.record())
             else:
@@ -177,6 +191,7 @@ class Node:
             raise
         self.graphs[graph.id] = new
         self.compute.teardown(reversed(gone))
+        endpoints.delete(gone_links)
         self.store.runtime.put(graph.id, new.record())
         if store:
             self.store.desired.put(graph.id, graph.doc)
@@ -213,11 +228,11 @@ class Node:
             mine.append((name, vid, graph.id, ep.id))
 
     @staticmethod
-    def _devices(graph, instances):
+    def _devices(graph, d: Deployed):
         """Port reference → where it meets the switch on this node."""
-        devs = {f"endpoint:{ep.id}": Attach(ep.ifname, ep.params.get("vlan-id"))
-                for ep in graph.endpoints}
-        for nf, inst in instances.items():
+        devs = {f"endpoint:{ep.id}": Attach(d.links[ep.id].dev) if ep.id in d.links
+                else Attach(ep.ifname, ep.params.get("vlan-id")) for ep in graph.endpoints}
+        for nf, inst in d.instances.items():
             for p in inst.ports:
                 devs[f"vnf:{nf}:{p.id}"] = Attach(p.host)
         return devs
@@ -232,6 +247,7 @@ class Node:
             if rec.get("chains_next"):
                 self.switch.remove(gid, rec["chains_next"])
             self.compute.teardown([Instance.from_dict(d) for d in rec.get("instances", [])])
+            endpoints.delete([EpLink(**ln) for ln in rec.get("links", [])])
             self.store.runtime.delete(gid)
         for gid in self.store.desired.keys():
             doc = self.store.desired.get(gid)
@@ -248,6 +264,7 @@ class Node:
             for gid, d in list(self.graphs.items()):
                 self.switch.remove(gid, d.chains)
                 self.compute.teardown(reversed(list(d.instances.values())))
+                endpoints.delete(d.links.values())
                 self.store.runtime.delete(gid)
             self.graphs.clear()
             self.switch.shutdown()

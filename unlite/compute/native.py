@@ -5,8 +5,10 @@ ports) without touching the kernel; the node stores that record *before* calling
 ``create()``, so a crash always leaves a record to clean from.
 
 Kernel objects of one instance:
-- netns ``ul-<graph>-<nf>-<h6>``: readable prefix, a hash of (graph, NF, spec) so two
-  versions of one NF can coexist during an update (make before break);
+- netns ``ul<node>-<graph>-<nf>-<h6>``: ``<node>`` names the node's own network namespace
+  (``sh.node_tag``: two nodes on one host never share a name), then a readable part, then a
+  hash of (graph, NF, spec) so two versions of one NF can coexist during an update (make
+  before break);
 - per port a veth pair: ``ul<10 hex>`` on the node side (≤ 15 bytes), and inside the netns a
   name derived from the port id (``inout:0`` → ``inout0``), with the graph's ``mac`` and
   ``unify-ip`` applied.
@@ -98,6 +100,7 @@ class NativeDriver:
 
     def __init__(self, repo: Repository, run_dir):
         self.repo = repo
+        self.tag = sh.node_tag()
         self.run_dir = Path(run_dir) / "nf"
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -119,8 +122,8 @@ class NativeDriver:
                                f"{vnf.path}.ports")
         spec = json.dumps([vnf.name, vnf.template, [(p.id, p.mac, p.ip) for p in vnf.ports],
                            list(vnf.env), pkg.sha256], sort_keys=True)
-        digest = _h(graph_id, vnf.id, spec, n=6)
-        netns = f"ul-{graph_id[:16]}-{vnf.id[:16]}-{digest}"
+        digest = _h(self.tag, graph_id, vnf.id, spec, n=6)
+        netns = f"ul{self.tag}-{graph_id[:16]}-{vnf.id[:16]}-{digest}"
         ports = [PortRec(p.id, inner, "ul" + _h(netns, p.id), p.mac, p.ip)
                  for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
         impl = t.name + (f" ({t.flavour})" if t.flavour else "")

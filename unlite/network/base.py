@@ -39,7 +39,7 @@ class Attach:
 
 class Switch:
     name = "?"
-    endpoint_types: tuple[str, ...] = ("interface",)
+    endpoint_types: tuple[str, ...] = ("interface", "internal", "host-stack")
     # endpoint type → why this backend (or this kernel) cannot carry it
     endpoint_refusals: dict[str, str] = {}
     unsupported_fields: dict[str, str] = {}

@@ -46,7 +46,7 @@ def _vsctl(*args, check=True):
 
 class OvsSwitch(Switch):
     name = "ovs"
-    endpoint_types = ("interface", "vlan")
+    endpoint_types = ("interface", "vlan", "internal", "host-stack")
     endpoint_refusals = {"gre-tunnel": "GRE tunnel end-points are not implemented yet"}
     unsupported_fields = {}
     supported_actions = ("output", "push_vlan", "pop_vlan")

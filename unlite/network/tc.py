@@ -37,7 +37,7 @@ SINK_DEV = "ulsink"          # node side of the drop sink; its peer is "sink0" i
 
 def sink_ns():
     """The sink's namespace, one per node namespace (two nodes on one host never share)."""
-    return f"ul-sink-{os.stat('/proc/self/ns/net').st_ino:x}"
+    return f"ul{sh.node_tag()}-sink"
 
 
 def _mac_words(mac, mask):
