@@ -12,10 +12,11 @@ Paper Table I on tc:
           (``gact``) is absent from many kernels, this one included; the sink gives the same
           big-switch semantics with ``mirred`` alone, and counts what it drops.
 
-The classifier is ``u32`` (flower is missing from many router kernels, and from this one).
-u32 matches fixed offsets: IPv4 L4 fields assume no IP options, IPv6 ones no extension
-headers; VLAN tags are invisible to it (the kernel moves them into packet metadata before
-ingress), so ``vlan_*`` fields and ``vlan`` end-points are refused.
+The classifier is ``flower`` where the kernel has it (probed at start, reported in
+/capabilities) and ``u32`` otherwise (flower is missing from many router kernels, and from
+this one). u32 matches fixed offsets: IPv4 L4 fields assume no IP options, IPv6 ones no
+extension headers; VLAN tags are invisible to it (the kernel moves them into packet
+metadata before ingress), so ``vlan_*`` fields and ``vlan`` end-points are refused.
 
 Changes go through one ``tc -batch`` exec. tc has no transactions: a device whose rules
 change gets its rule filters replaced while the sink filter stays, so during the swap its
@@ -40,12 +41,24 @@ def sink_ns():
     return f"ul{sh.node_tag()}-sink"
 
 
-def _mac_words(mac, mask):
-    """u32/u16 raw matches for a MAC at the given offsets: (hi32, lo16) values and masks."""
-    b = bytes.fromhex(mac.replace(":", ""))
-    m = bytes.fromhex((mask or "ff:ff:ff:ff:ff:ff").replace(":", ""))
-    return (int.from_bytes(b[:4], "big"), int.from_bytes(m[:4], "big"),
-            int.from_bytes(b[4:], "big"), int.from_bytes(m[4:], "big"))
+def _raw(off, value: bytes, mask: bytes):
+    """u32 raw matches for ``value``/``mask`` at byte offset ``off`` from the network header,
+    cut into naturally aligned u32/u16/u8 pieces (u32 refuses unaligned offsets)."""
+    out, i = [], 0
+    while i < len(value):
+        o = off + i
+        n = 4 if o % 4 == 0 and len(value) - i >= 4 else 2 if o % 2 == 0 and len(value) - i >= 2 \
+            else 1
+        v, m = int.from_bytes(value[i:i + n], "big"), int.from_bytes(mask[i:i + n], "big")
+        if m:
+            out.append(f"match u{8 * n} 0x{v & m:0{2 * n}x} 0x{m:0{2 * n}x} at {o}")
+        i += n
+    return out
+
+
+def _mac(off, mac, mask=None):
+    return _raw(off, bytes.fromhex(mac.replace(":", "")),
+                bytes.fromhex((mask or "ff:ff:ff:ff:ff:ff").replace(":", "")))
 
 
 def _net(value, mask, path):
@@ -55,6 +68,23 @@ def _net(value, mask, path):
         return str(ipaddress.ip_network(f"{str(value).split('/')[0]}/{mask}", strict=False))
     except ValueError as e:
         raise SteeringError(f"{value}/{mask}: {e}", path) from e
+
+
+_PROTO_NAMES = {(6, 0x0800): "tcp", (17, 0x0800): "udp", (132, 0x0800): "sctp",
+                (1, 0x0800): "icmp", (6, 0x86DD): "tcp", (17, 0x86DD): "udp",
+                (132, 0x86DD): "sctp", (58, 0x86DD): "icmpv6"}
+
+
+def _implied_type(f):
+    """The EtherType a rule's fields imply when it gives none (None: any)."""
+    if any(k.startswith(("ipv6_", "icmpv6")) for k in f):
+        return 0x86DD
+    if any(k.startswith("arp_") for k in f):
+        return 0x0806
+    if any(k.startswith(("ipv4_", "ip_", "icmpv4")) or k in (
+            "protocol", "source_port", "dest_port", "sctp_src", "sctp_dst") for k in f):
+        return 0x0800
+    return None
 
 
 class TcSwitch(Switch):
@@ -74,20 +104,42 @@ class TcSwitch(Switch):
         "mpls_tc": "not implemented with u32",
     }
 
+    flower_refusals = {
+        "ipv6_flabel": "flower has no IPv6 flow label key",
+        "vlan_id": "VLAN steering needs tc's vlan action (pop/push), not used by unlite",
+        "vlan_pcp": "VLAN steering needs tc's vlan action (pop/push), not used by unlite",
+        "mpls_label": "not implemented with flower", "mpls_tc": "not implemented with flower",
+    }
+
+    def __init__(self, classifier=None):
+        self.classifier = classifier or type(self).classifier_found
+        if self.classifier == "flower":
+            self.unsupported_fields = {**self.unsupported_fields, **self.flower_refusals}
+
+    classifier_found = "u32"
+
     @classmethod
     def probe(cls):
-        """clsact + u32 + mirred on a scratch veth pair in this namespace."""
+        """clsact + mirred + u32 (and flower, preferred when present) on a scratch veth."""
         a, b = "ulprobe0", "ulprobe1"
         try:
             sh.ip("link", "add", a, "type", "veth", "peer", "name", b)
         except sh.CommandError as e:
             return False, f"cannot make a scratch veth: {e.stderr}"
+        act = f"action mirred egress redirect dev {b}"
         try:
             sh.run(["tc", "-batch", "-"], input=(
                 f"qdisc add dev {a} clsact\n"
-                f"filter add dev {a} ingress pref 1 protocol all u32 match u32 0 0 "
-                f"action mirred egress redirect dev {b}\n"), timeout=5)
-            return True, "clsact + u32 + mirred (drop via a sink namespace)"
+                f"filter add dev {a} ingress pref 1 protocol all u32 match u32 0 0 {act}\n"),
+                timeout=5)
+            try:
+                sh.run(["tc", "filter", "add", "dev", a, "ingress", "pref", "2", "protocol",
+                        "ip", "flower", "ip_proto", "tcp", *act.split()], timeout=5)
+                cls.classifier_found = "flower"
+            except sh.CommandError:
+                cls.classifier_found = "u32"
+            return True, (f"clsact + {cls.classifier_found} + mirred "
+                          "(drop via a sink namespace)")
         except sh.CommandError as e:
             return False, f"tc: {e.stderr or e}"
         finally:
@@ -110,11 +162,71 @@ class TcSwitch(Switch):
             sh.ip("link", "del", SINK_DEV, check=False)
 
     def features(self):
-        return {**super().features(), "classifier": "u32", "drop": "sink namespace"}
+        return {**super().features(), "classifier": self.classifier, "drop": "sink namespace"}
 
     # -- compile ---------------------------------------------------------------------------------
     def rule_text(self, rule, attach):
-        """One flow rule as a filter spec: ``protocol P u32 match ... action mirred ...``."""
+        """One flow rule as a filter spec: ``protocol P u32|flower ... action mirred ...``."""
+        if self.classifier == "flower":
+            return self._flower_text(rule, attach)
+        return self._u32_text(rule, attach)
+
+    @staticmethod
+    def _actions(rule, attach):
+        outs = [a.dev for a in outputs(rule, attach)]
+        return [f"action mirred egress mirror dev {d}" for d in outs[:-1]] + \
+               [f"action mirred egress redirect dev {outs[-1]}"]
+
+    def _flower_text(self, rule, attach):
+        """Flower keys are named, not offsets: no assumption about IP options."""
+        f = dict(rule.match.fields)
+        path = f"{rule.path}.match"
+        proto = f.get("ether_type") or _implied_type(f)
+        k = []
+        for key, mk, name in (("dest_mac", "eth_dst_mask", "dst_mac"),
+                              ("source_mac", "eth_src_mask", "src_mac")):
+            if key in f:
+                k.append(f"{name} {f[key]}" + (f"/{f[mk]}" if mk in f else ""))
+        l4 = f.get("protocol")
+        if l4 is None and ("icmpv4_type" in f or "icmpv4_code" in f):
+            l4 = 1
+        if l4 is None and ("icmpv6_type" in f or "icmpv6_code" in f):
+            l4 = 58
+        if l4 is None and ("sctp_src" in f or "sctp_dst" in f):
+            l4 = 132
+        if l4 is not None:      # tc parses port/type keys only after a named protocol
+            k.append(f"ip_proto {_PROTO_NAMES.get((l4, proto), l4)}")
+        for key, name in (("ipv4_src", "src_ip"), ("ipv4_dst", "dst_ip"),
+                          ("ipv6_src", "src_ip"), ("ipv6_dst", "dst_ip"),
+                          ("arp_spa", "arp_sip"), ("arp_tpa", "arp_tip")):
+            if key in f:
+                k.append(f"{name} {_net(f[key], f.get(key + '_mask'), path)}")
+        for key, name in (("source_port", "src_port"), ("dest_port", "dst_port"),
+                          ("sctp_src", "src_port"), ("sctp_dst", "dst_port")):
+            if key in f:
+                if l4 not in (6, 17, 132):
+                    raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
+                                        "with the tc backend", f"{path}.{key}")
+                k.append(f"{name} {f[key]}")
+        if "ip_dscp" in f or "ip_ecn" in f:
+            val = (f.get("ip_dscp", 0) << 2) | f.get("ip_ecn", 0)
+            mask = (0xFC if "ip_dscp" in f else 0) | (0x03 if "ip_ecn" in f else 0)
+            k.append(f"ip_tos 0x{val:02x}/0x{mask:02x}")
+        for key in ("icmpv4_type", "icmpv6_type"):
+            if key in f:
+                k.append(f"type {f[key]}")
+        for key in ("icmpv4_code", "icmpv6_code"):
+            if key in f:
+                k.append(f"code {f[key]}")
+        if "arp_opcode" in f:
+            k.append(f"arp_op {f['arp_opcode']}")
+        for key, name in (("arp_sha", "arp_sha"), ("arp_tha", "arp_tha")):
+            if key in f:
+                k.append(f"{name} {f[key]}")
+        ptxt = "all" if proto is None else f"0x{proto:04x}"
+        return " ".join([f"protocol {ptxt} flower"] + k + self._actions(rule, attach))
+
+    def _u32_text(self, rule, attach):
         f = dict(rule.match.fields)
         path = f"{rule.path}.match"
         v6 = f.get("ether_type") == 0x86DD or any(k.startswith(("ipv6_", "icmpv6")) for k in f)
@@ -133,9 +245,7 @@ class TcSwitch(Switch):
         m = []
         for key, mk, off in (("dest_mac", "eth_dst_mask", -14), ("source_mac", "eth_src_mask", -8)):
             if key in f:
-                hi, hm, lo, lm = _mac_words(f[key], f.get(mk))
-                m += [f"match u32 0x{hi:08x} 0x{hm:08x} at {off}",
-                      f"match u16 0x{lo:04x} 0x{lm:04x} at {off + 4}"]
+                m += _mac(off, f[key], f.get(mk))
         ip = "ip6" if proto == 0x86DD else "ip"
         for key, sel in (("ipv4_src", "src"), ("ipv4_dst", "dst"),
                          ("ipv6_src", "src"), ("ipv6_dst", "dst")):
@@ -185,18 +295,13 @@ class TcSwitch(Switch):
             for key, off in (("arp_spa", 14), ("arp_tpa", 24)):
                 if key in f:
                     net = ipaddress.ip_network(_net(f[key], f.get(key + "_mask"), path))
-                    m.append(f"match u32 0x{int(net.network_address):08x} "
-                             f"0x{int(net.netmask):08x} at {off}")
+                    m += _raw(off, net.network_address.packed, net.netmask.packed)
             for key, off in (("arp_sha", 8), ("arp_tha", 18)):
                 if key in f:
-                    hi, hm, lo, lm = _mac_words(f[key], None)
-                    m += [f"match u32 0x{hi:08x} 0x{hm:08x} at {off}",
-                          f"match u16 0x{lo:04x} 0x{lm:04x} at {off + 4}"]
-        outs = [a.dev for a in outputs(rule, attach)]
-        acts = [f"action mirred egress mirror dev {d}" for d in outs[:-1]] + \
-               [f"action mirred egress redirect dev {outs[-1]}"]
+                    m += _mac(off, f[key])
         ptxt = "all" if proto is None else f"0x{proto:04x}"
-        return " ".join([f"protocol {ptxt} u32"] + (m or ["match u32 0 0"]) + acts)
+        return " ".join([f"protocol {ptxt} u32"] + (m or ["match u32 0 0"])
+                        + self._actions(rule, attach))
 
     def compile(self, graph, attach):
         """{device: [[rule id, filter spec], ...]} in evaluation order (pref = index + 1)."""
