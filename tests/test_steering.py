@@ -286,3 +286,30 @@ def test_tc_filters_for_every_match_field_parse(scratch_port, classifier):
             assert "classifier not found" in p.stderr, (spec, p.stderr)
         else:
             assert p.returncode == 0, (spec, p.stderr)
+
+
+def test_several_outputs_copy_to_each(gateway, daemon):
+    """One rule, two output_to_port actions: both hosts get the frame; the way back is
+    steered only from eth1, so eth2's host stays a listener."""
+    gw, d = gateway, daemon
+    eps = [_iface("eth0"), _iface("eth1"), _iface("eth2")]
+    g = _ep_graph("m", eps[:2], nf=False)
+    fg = g["forwarding-graph"]
+    fg["end-points"].append(dict(eps[2], id="ep2"))
+    fg["big-switch"]["flow-rules"][0]["actions"].append({"output_to_port": "endpoint:ep2"})
+    d.api("PUT", "/NF-FG/m", g)
+    rxs = [subprocess.Popen(["ip", "netns", "exec", gw.hosts[h], sys.executable, "-c", FRAMES,
+                             "recv", "eth0", "0", "copy", "3"], stdout=subprocess.PIPE, text=True)
+           for h in (1, 2)]
+    try:
+        for rx in rxs:
+            assert rx.stdout.readline().strip() == "ready"
+        netlab.sh("ip", "netns", "exec", gw.hosts[0], sys.executable, "-c", FRAMES, "send",
+                  "eth0", "0", "copy")
+        outs = [rx.communicate(timeout=10)[0] for rx in rxs]
+    finally:
+        for rx in rxs:
+            rx.kill()
+            rx.wait()
+    assert all(o.startswith("got") for o in outs), outs
+    assert frame_through(gw, 2, 0, 0, "nope", wait=1) is None     # eth2 → nothing steered
