@@ -104,7 +104,8 @@ def make_daemon(gateway, tmp_path):
     yield start
     for d in daemons:
         d.stop()
-        assert d.proc.returncode == 0, f"daemon exited {d.proc.returncode}:\n{d.log()}"
+        if not getattr(d, "killed", False):        # a test may kill -9 it on purpose
+            assert d.proc.returncode == 0, f"daemon exited {d.proc.returncode}:\n{d.log()}"
 
 
 @pytest.fixture

@@ -1,0 +1,72 @@
+"""The daemon dies or the box reboots: graphs come back, nothing is left twice."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+import netlab
+from conftest import bridge_graph
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
+
+
+def _kill9(d):
+    d.killed = True
+    os.killpg(d.proc.pid, signal.SIGKILL)
+    d.proc.wait()
+
+
+def _restart(gateway, d):
+    """A new daemon on the same state and run directories."""
+    again = netlab.Daemon(gateway.ns, d.workdir, d.nnf_dir, backend=gateway.backend,
+                          env=gateway.ovs.env if gateway.ovs else None)
+    return again.start()
+
+
+def test_kill_9_then_restart_cleans_and_redeploys(gateway, make_daemon):
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    d = make_daemon()
+    d.api("PUT", "/NF-FG/g1", bridge_graph())
+    assert gw.ping(0, "10.20.0.2")
+    before = netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)
+    _kill9(d)                                   # objects stay behind, recorded
+    d2 = _restart(gw, d)
+    try:
+        assert gw.ping(0, "10.20.0.2"), "the graph is back"
+        after = netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)
+        assert len(after["netns"]) == len(before["netns"]) == 1, (before, after)
+        assert len(after["veths"]) == len(before["veths"]), (before, after)
+        st = d2.api("GET", "/NF-FG/status/g1")[1]
+        assert st["status"] == "complete" and st["VNFs"][0]["state"] == "Active"
+    finally:
+        d2.stop()
+    assert d2.proc.returncode == 0
+
+
+def test_reboot_brings_every_graph_back(gateway, make_daemon):
+    """A reboot: the daemon dies and every kernel object it made is gone with it."""
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    d = make_daemon()
+    d.api("PUT", "/NF-FG/g1", bridge_graph())
+    d.api("PUT", "/NF-FG/g2", bridge_graph("g2", ("eth2", "eth3")))
+    _kill9(d)
+    for ns in netlab.unlite_objects(gw.ns)["netns"]:          # what a power cut takes
+        netlab.sh("ip", "netns", "del", ns)
+    netlab.sh("ip", "netns", "exec", gw.ns, "nft", "flush", "ruleset")
+    for dev in netlab.unlite_objects(gw.ns)["tc-qdiscs"]:
+        netlab.sh("tc", "-n", gw.ns, "qdisc", "del", "dev", dev, "clsact", check=False)
+    d2 = _restart(gw, d)
+    try:
+        assert gw.ping(0, "10.20.0.2")
+        assert sorted(g["forwarding-graph"]["id"]
+                      for g in d2.api("GET", "/NF-FG/")[1]["NF-FG"]) == ["g1", "g2"]
+        assert len(netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)["netns"]) == 2
+    finally:
+        d2.stop()
+    assert d2.proc.returncode == 0
