@@ -39,3 +39,7 @@ bench: deps install         ## start overhead, chain deploy, daemon RSS; backend
 
 clean:
 	rm -rf build $(VENV) .pytest_cache
+
+.PHONY: feed
+feed:                       ## OpenWrt ipks + signed opkg feed in build/feed (FEED_KEY=usign secret key)
+	$(PY) tools/feed.py -o build/feed $(if $(FEED_KEY),--key $(FEED_KEY))

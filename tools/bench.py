@@ -203,6 +203,7 @@ class Bench:
         self.row("daemon RSS with 50 graphs × 2 NFs", rss50, "MB", "≤ 20 (with 100)")
         self.rows.append(("RSS growth per graph", (rss50 - self.rss_idle) * 1024 / 50,
                           None, None, "KB", ""))
+        self.rows += feed_rows()
 
     def close(self):
         if self.daemon:
@@ -228,6 +229,26 @@ class Bench:
         print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
         for r in body:
             print(fmt(r))
+
+
+def feed_rows():
+    """OpenWrt footprint rows: each ipk's size and the unlite package's Installed-Size (the
+    uncompressed data tar, as opkg reports it), from a feed built like ``make feed``."""
+    import feed
+    import ipk
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="unlite-bench-feed-") as d:
+        r = feed.build_feed(d, unsigned=True)
+        for name in r["packages"]:
+            blob = (Path(d) / name).read_bytes()
+            kb = len(blob) / 1024
+            rows.append((f"ipk {name}", kb, None, None, "KB",
+                         "≤ 100" if name.startswith("unlite_") else ""))
+            if name.startswith("unlite_"):
+                inst = int(ipk.read(blob).fields["Installed-Size"]) / 1024
+                rows.append(("unlite installed size (Installed-Size)", inst, None, None, "KB",
+                             ""))
+    return rows
 
 
 def main():
