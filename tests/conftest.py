@@ -119,10 +119,12 @@ def nnf_repo(tmp_path):
     repo = tmp_path / "nnf-repo"
     shutil.copytree(CATALOG, repo)
 
-    def add(name, scripts, **template):
-        src = tmp_path / "nnf-src" / name
+    def add(pkg, scripts, **template):
+        """Pack NNF ``pkg`` (its folder and file name; also its functional name unless
+        ``template`` says ``name=``) with ``scripts`` {action: body}."""
+        src = tmp_path / "nnf-src" / pkg
         src.mkdir(parents=True)
-        t = {"name": name, "multitenancy": True, "timeout": 10,
+        t = {"name": pkg, "multitenancy": True, "timeout": 10,
              "ports": [{"label": "inout", "min": 0, "max": 8}],
              "dependencies": {"capability": [{"name": "ip", "type": "executable"}]}}
         t.update(template)
@@ -132,7 +134,7 @@ def nnf_repo(tmp_path):
             f.write_text("#!/bin/sh\n" + body + "\n")
             f.chmod(0o755)
         subprocess.run([sys.executable, "-m", "unlite", "nnf", "pack", str(src), "-o",
-                        str(repo / f"{name}.tgz")], check=True, cwd=ROOT, capture_output=True)
+                        str(repo / f"{pkg}.tgz")], check=True, cwd=ROOT, capture_output=True)
         return repo
 
     add.path = repo

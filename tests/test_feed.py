@@ -30,7 +30,7 @@ import ipk  # noqa: E402
 
 SIGNIFY = shutil.which("signify-openbsd")
 EPOCH = 1700000000
-NNFS = sorted(json.loads(p.read_text())["name"] for p in (ROOT / "nnf").glob("*/template.json"))
+NNFS = sorted(p.parent.name for p in (ROOT / "nnf").glob("*/template.json"))  # package = folder
 NAMES = sorted(["unlite", "luci-app-unlite"] + [f"unlite-nnf-{n}" for n in NNFS])
 needs_signify = pytest.mark.skipif(not SIGNIFY, reason="signify-openbsd not installed "
                                                        "(apt-get install signify-openbsd)")
@@ -189,11 +189,11 @@ def test_nnf_package_is_the_packed_nnf_with_its_dependencies(built, nnf, tmp_pat
     assert pkg.files() == [base + f"{nnf}.json", base + f"{nnf}.tgz"]
     tgz = pkg.data.extractfile("." + base + f"{nnf}.tgz").read()
     index = json.loads(pkg.data.extractfile("." + base + f"{nnf}.json").read())
-    assert index["sha256"] == hashlib.sha256(tgz).hexdigest() and index["name"] == nnf
+    src = ROOT / "nnf" / nnf                       # the package is named after the folder
+    assert index["sha256"] == hashlib.sha256(tgz).hexdigest()
+    assert index["name"] == json.loads((src / "template.json").read_text())["name"]
     # the same bytes `unlite nnf pack` makes with the same SOURCE_DATE_EPOCH
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), PYTHONPATH=str(ROOT))
-    src = next(p.parent for p in (ROOT / "nnf").glob("*/template.json")
-               if json.loads(p.read_text())["name"] == nnf)
     subprocess.run([sys.executable, "-m", "unlite", "nnf", "pack", str(src), "-o",
                     str(tmp_path / f"{nnf}.tgz")], check=True, env=env, capture_output=True)
     assert (tmp_path / f"{nnf}.tgz").read_bytes() == tgz

@@ -59,6 +59,7 @@ EXEC_PACKAGES = {
 }
 # kernel modules an NNF's scripts need that its template cannot name
 NNF_KMODS = {"bridge": ["kmod-bridge"], "firewall": ["kmod-bridge", "kmod-nft-bridge"],
+             "firewall-ebtables": ["kmod-bridge", "kmod-nft-bridge"],
              "nat": ["kmod-nft-nat"], "ipsec-client": ["kmod-tun"]}
 
 POSTINST = """#!/bin/sh
@@ -197,18 +198,20 @@ def nnf_depends(template_path):
                             f"add it to EXEC_PACKAGES in tools/feed.py")
         if pkg and pkg not in out:
             out.append(pkg)
-    for k in NNF_KMODS.get(name, []):
+    for k in NNF_KMODS.get(Path(template_path).parent.name, []):   # by folder
         if k not in out:
             out.append(k)
     return out
 
 
 def nnf_package(src_dir, ver, epoch, work):
-    """unlite-nnf-NAME: the NNF packed as ``unlite nnf pack`` does, in the node's catalog."""
+    """unlite-nnf-DIR: the NNF packed as ``unlite nnf pack`` does, in the node's catalog. Named
+    after its folder, as the catalog file is: flavours of one function (``firewall`` and
+    ``firewall-ebtables``) share a functional name but are separate packages."""
     sys.path.insert(0, str(ROOT))
     from unlite.compute.package import pack
     t = json.loads((Path(src_dir) / "template.json").read_text())
-    name = t["name"]
+    name = Path(src_dir).name
     out = Path(work) / f"{name}.tgz"
     old = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = str(epoch)        # pack() stamps members with it
@@ -226,7 +229,9 @@ def nnf_package(src_dir, ver, epoch, work):
         name=f"unlite-nnf-{name.lower()}", version=ver, section="net",
         depends=nnf_depends(Path(src_dir) / "template.json"),
         source="feeds/unlite/unlite-nnf", url=URL,
-        description=f"unlite native network function: {name}\n{t.get('description', '')}",
+        description=f"unlite native network function: {t['name']}"
+                    + (f" ({t['flavour']})" if t.get("flavour") else "")
+                    + f"\n{t.get('description', '')}",
         files=files, scripts={"postinst": POSTINST, "prerm": PRERM})
 
 

@@ -56,7 +56,8 @@ def cmd_serve(a):
     from .sh import CommandError
     opts = {"datapath": a.ovs_datapath} if a.backend == "ovs" else {}
     try:
-        node = Node(a.state_dir, a.run_dir, a.nnf_dir, a.backend, **opts)
+        node = Node(a.state_dir, a.run_dir, a.nnf_dir, a.backend,
+                    prefer=a.prefer.split(",") if a.prefer else None, **opts)
     except SteeringError as e:
         print(f"unlite: {e.message}", file=sys.stderr)
         return 1
@@ -177,6 +178,9 @@ def parser():
     s.add_argument("--nnf-dir", default=default_nnf_dir(), help="NNF repository")
     s.add_argument("--backend", default="nft", choices=["nft", "tc", "ovs"],
                    help="steering backend (default %(default)s)")
+    s.add_argument("--prefer", default=None, metavar="FLAVOUR,...",
+                   help="flavour preference of the VNF resolver (default: "
+                        "nftables,linux-bridge,ebtables,iptables)")
     s.add_argument("--ovs-datapath", default="system", choices=["system", "netdev"],
                    help="OVS datapath type: system (kernel module) or netdev (userspace)")
     s.add_argument("-v", "--verbose", action="store_true", help="log every command")

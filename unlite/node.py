@@ -24,6 +24,7 @@ from . import network, sh
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
+from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, endpoints
 from .network.endpoints import EpLink
 from .store import Store
@@ -54,10 +55,12 @@ class Deployed:
 
 
 class Node:
-    def __init__(self, state_dir, run_dir, nnf_dir, backend="nft", **backend_options):
+    def __init__(self, state_dir, run_dir, nnf_dir, backend="nft", prefer=None,
+                 **backend_options):
         self.store = Store(state_dir, run_dir)
         self.repo = Repository(nnf_dir, Path(run_dir) / "pkg")
-        self.compute = NativeDriver(self.repo, run_dir)
+        self.resolver = Resolver(self.repo, prefer if prefer is not None else DEFAULT_PREFER)
+        self.compute = NativeDriver(self.repo, run_dir, self.resolver)
         self.switch = network.get(backend, **backend_options)
         self.lock = threading.Lock()
         self.graphs: dict[str, Deployed] = {}
@@ -98,10 +101,12 @@ class Node:
 
     def capabilities(self):
         funcs = []
+        best = self.resolver.preferred()
         for t in self.repo.templates():
-            if not missing_dependencies(t):
+            if not missing_dependencies(t):          # only what can run now
                 funcs.append({"name": t.name, "flavour": t.flavour, "aliases": list(t.aliases),
-                              "multitenancy": t.multitenancy, "ports": list(t.ports)})
+                              "multitenancy": t.multitenancy, "ports": list(t.ports),
+                              "preferred": best.get(t.name) is t})
         mem = _meminfo()
         return {
             "functional-capabilities": funcs,

@@ -26,7 +26,7 @@ _FALSE = {"0", "no", "off", "false", "disabled"}
 # ``config unlite 'main'`` option -> ``unlite serve`` argument (dest)
 SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_dir",
                  "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
-                 "verbose": "verbose", "ovs_datapath": "ovs_datapath"}
+                 "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer"}
 
 
 class UciError(ValueError):

@@ -98,8 +98,8 @@ def _inner_names(port_ids):
 class NativeDriver:
     kind = "native"
 
-    def __init__(self, repo: Repository, run_dir):
-        self.repo = repo
+    def __init__(self, repo: Repository, run_dir, resolver=None):
+        self.repo, self.resolver = repo, resolver
         self.tag = sh.node_tag()
         self.run_dir = Path(run_dir) / "nf"
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,14 +108,18 @@ class NativeDriver:
     def plan(self, graph_id, vnf):
         """Resolve the package and compute every name; raise ComputeError on bad requests."""
         try:
-            pkg = self.repo.resolve(vnf.name, vnf.template)
+            pkg = (self.resolver.resolve(vnf.name, vnf.template) if self.resolver
+                   else self.repo.resolve(vnf.name, vnf.template))
         except PackageError as e:
             raise ComputeError(e.message, "Unstartable", f"{vnf.path}.name", e.status) from e
         t = pkg.template
         missing = missing_dependencies(t)
-        if missing:
+        if missing:                         # no flavour of the function can run here
+            others = self.resolver.why_not(vnf.name, vnf.template) if self.resolver else []
             raise ComputeError(f"NF '{vnf.id}' ({t.name}) cannot run here: missing "
-                               + ", ".join(missing), "DependencyFailure", f"{vnf.path}.name")
+                               + ", ".join(missing)
+                               + (f" (flavours: {'; '.join(others)})" if len(others) > 1
+                                  else ""), "DependencyFailure", f"{vnf.path}.name")
         err = t.check_ports([p.id for p in vnf.ports])
         if err:
             raise ComputeError(f"NF '{vnf.id}' ({t.name}): {err}", "Unstartable",

@@ -497,34 +497,44 @@ class Repository:
             return [e.template for e in self._entries if e.template]
 
     def _find(self, name, template):
+        """Every entry a graph's VNF could mean, best match kind first: by template file
+        stem, then functional name, then alias."""
         ok = [e for e in self._entries if e.template]
         if template:
             stem = PurePosixPath(template).stem
-            hits = [e for e in self._entries if e.stem == stem] \
+            return [e for e in self._entries if e.stem == stem] \
                 or [e for e in ok if e.template.name == stem] \
                 or [e for e in ok if stem in e.template.aliases]
-        else:
-            hits = [e for e in ok if e.template.name == name] \
-                or [e for e in ok if name in e.template.aliases] \
-                or [e for e in self._entries if e.stem == name]
-        return hits[0] if hits else None
+        return [e for e in ok if e.template.name == name] \
+            or [e for e in ok if name in e.template.aliases] \
+            or [e for e in self._entries if e.stem == name]
 
-    def resolve(self, name, template=None):
-        """The package for a graph's VNF ``name`` (and optional ``vnf_template`` file name)."""
+    def candidates(self, name, template=None):
+        """The templates that could implement a VNF (several flavours of one function)."""
         with self._lock:
-            return self._resolve(name, template)
+            if self._entries is None:
+                self._scan()
+            return [e.template for e in self._find(name, template) if e.template]
 
-    def _resolve(self, name, template):
+    def resolve(self, name, template=None, pick=None):
+        """The package for a graph's VNF ``name`` (and optional ``vnf_template`` file name).
+        ``pick(templates)`` chooses among several candidates (an index); default: the first."""
+        with self._lock:
+            return self._resolve(name, template, pick)
+
+    def _resolve(self, name, template, pick=None):
         if self._entries is None:
             self._scan()
-        e = self._find(name, template)
-        if e is None or self._stale(e):          # packages may be added while running
+        hits = self._find(name, template)
+        if not hits or any(self._stale(e) for e in hits):   # packages may change while running
             self._scan()
-            e = self._find(name, template)
-        if e is None:
+            hits = self._find(name, template)
+        if not hits:
             tfile = f" (template '{template}')" if template else ""
             raise PackageError(f"no NNF named '{name}'{tfile} in the NNF repository {self.root}",
                                422)
+        usable = [e for e in hits if e.template] or hits
+        e = usable[pick([u.template for u in usable]) if pick and len(usable) > 1 else 0]
         if e.error:
             raise e.error
         pkg = self._packages.get(e.sha256)

@@ -1,0 +1,81 @@
+"""The node offers functions, not images: capabilities follow the dependencies present, the
+resolver picks a flavour by what can run and by preference, and the choice shows in status."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import netlab
+from conftest import bridge_graph
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
+
+
+@pytest.fixture
+def backend():
+    """Resolving functions does not depend on the steering backend: nft only."""
+    return "nft"
+
+
+def _tcp_ok(gw, host, dest, port):
+    return gw.lab.run(gw.hosts[host], "nc", "-z", "-w", "2", dest, str(port)).returncode == 0
+
+
+@pytest.mark.parametrize("prefer, flavour", [(None, "nftables"), ("ebtables", "ebtables")])
+def test_firewall_flavour_chosen_by_preference_blocks_the_same(gateway, make_daemon, prefer,
+                                                                flavour):
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    d = make_daemon(extra=("--prefer", prefer) if prefer else ())
+    d.api("PUT", "/NF-FG/fw", bridge_graph("fw", nf="firewall", env={"BLOCK_TCP_PORTS": "23"}))
+    st = d.api("GET", "/NF-FG/status/fw")[1]
+    assert st["VNFs"][0]["implementation"] == f"firewall ({flavour})"
+    for port in (23, 8080):
+        gw.lab.spawn(gw.hosts[1], "nc", "-l", "-k", "-p", str(port))
+    assert gw.ping(0, "10.20.0.2")
+    assert _tcp_ok(gw, 0, "10.20.0.2", 8080)
+    assert not _tcp_ok(gw, 0, "10.20.0.2", 23), f"{flavour} flavour blocks port 23"
+    caps = d.api("GET", "/capabilities")[1]["functional-capabilities"]
+    fws = {c["flavour"]: c["preferred"] for c in caps if c["name"] == "firewall"}
+    assert fws == {"nftables": flavour == "nftables", "ebtables": flavour == "ebtables"}
+
+
+def test_capabilities_and_resolver_follow_the_dependencies_present(gateway, nnf_repo,
+                                                                   make_daemon, tmp_path):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for flavour in ("alpha", "beta"):
+        repo = nnf_repo(f"gadget-{flavour}", {"start": "exit 0"}, name="gadget",
+                        flavour=flavour, dependencies={"capability": [
+                            {"name": f"utl-{flavour}-tool", "type": "executable"}]})
+    env = dict(os.environ, PATH=f"{tools}:{os.environ.get('PATH', '')}")
+    d = make_daemon(nnf_dir=repo, env=env, extra=("--prefer", "beta,alpha"))
+
+    def gadgets():
+        caps = d.api("GET", "/capabilities")[1]["functional-capabilities"]
+        return sorted(c["flavour"] for c in caps if c["name"] == "gadget")
+
+    def impl(gid):
+        d.api("PUT", f"/NF-FG/{gid}", bridge_graph(gid, nf="gadget"))
+        out = d.api("GET", f"/NF-FG/status/{gid}")[1]["VNFs"][0]["implementation"]
+        d.api("DELETE", f"/NF-FG/{gid}")
+        return out
+
+    assert gadgets() == []
+    with pytest.raises(netlab.ApiError) as e:             # no flavour can run
+        d.api("PUT", "/NF-FG/g0", bridge_graph("g0", nf="gadget"))
+    assert e.value.status == 422 and e.value.body["fault"] == "DependencyFailure"
+    assert "utl-alpha-tool" in e.value.body["error"] and "utl-beta-tool" in e.value.body["error"]
+    (tools / "utl-alpha-tool").write_text("#!/bin/sh\n")
+    (tools / "utl-alpha-tool").chmod(0o755)
+    assert gadgets() == ["alpha"], "a dependency appears: so does the function"
+    assert impl("g1") == "gadget (alpha)", "the only flavour that can run"
+    (tools / "utl-beta-tool").write_text("#!/bin/sh\n")
+    (tools / "utl-beta-tool").chmod(0o755)
+    assert gadgets() == ["alpha", "beta"]
+    assert impl("g2") == "gadget (beta)", "both can run: the preferred one"
+    (tools / "utl-beta-tool").unlink()
+    assert gadgets() == ["alpha"], "a dependency goes away: so does the function"
+    assert impl("g3") == "gadget (alpha)"

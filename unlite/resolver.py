@@ -1,0 +1,49 @@
+"""The VNF resolver: a graph asks for a *function* ("firewall"); the node picks the best
+implementation it has (paper: functional capabilities, not images).
+
+Candidates are the repository's templates matching the VNF (template file name, functional
+name or alias). Among them, those whose dependencies are all present win; then the flavour
+preference order (``unlite serve --prefer nftables,ebtables``, UCI ``option prefer``);
+then repository order. A function none of whose flavours can run is refused naming what each
+one misses.
+"""
+from __future__ import annotations
+
+from .compute.package import missing_dependencies
+
+DEFAULT_PREFER = ("nftables", "linux-bridge", "ebtables", "iptables")
+
+
+class Resolver:
+    def __init__(self, repo, prefer=DEFAULT_PREFER):
+        self.repo = repo
+        self.prefer = [p.strip().lower() for p in prefer if p.strip()]
+
+    def _rank(self, t):
+        flavour = (t.flavour or "").lower()
+        return self.prefer.index(flavour) if flavour in self.prefer else len(self.prefer)
+
+    def pick(self, templates):
+        """Index of the best of ``templates``."""
+        runnable = [i for i, t in enumerate(templates) if not missing_dependencies(t)]
+        pool = runnable or list(range(len(templates)))
+        return min(pool, key=lambda i: (self._rank(templates[i]), i))
+
+    def resolve(self, name, template=None):
+        return self.repo.resolve(name, template, self.pick)
+
+    def why_not(self, name, template=None):
+        """"flavour: missing ..." for each candidate that cannot run (for error messages)."""
+        out = []
+        for t in self.repo.candidates(name, template):
+            missing = missing_dependencies(t)
+            if missing:
+                out.append(f"{t.flavour or t.name}: missing {', '.join(missing)}")
+        return out
+
+    def preferred(self):
+        """{function name: the template the resolver picks for it} over the whole catalog."""
+        by_name = {}
+        for t in self.repo.templates():
+            by_name.setdefault(t.name, []).append(t)
+        return {n: ts[self.pick(ts)] for n, ts in by_name.items()}
