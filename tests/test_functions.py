@@ -8,6 +8,7 @@ import pytest
 
 import netlab
 from conftest import bridge_graph
+from unlite.compute import freezer
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
 
@@ -79,3 +80,49 @@ def test_capabilities_and_resolver_follow_the_dependencies_present(gateway, nnf_
     (tools / "utl-beta-tool").unlink()
     assert gadgets() == ["alpha"], "a dependency goes away: so does the function"
     assert impl("g3") == "gadget (alpha)"
+
+
+def test_stop_start_pause_resume_one_nf(gateway, nnf_repo, make_daemon):
+    """Pause stops the flow and resume restores it with the same processes; stop/start run
+    the scripts again; the graph's other objects stay."""
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    bridge = (netlab.ROOT / "nnf" / "bridge" / "start").read_text().split("\n", 1)[1]
+    repo = nnf_repo("worker", {"start": bridge + "\nsleep 600 >/dev/null 2>&1 &\n",
+                               "stop": "ip link set br0 down"})
+    d = make_daemon(nnf_dir=repo)
+    d.api("PUT", "/NF-FG/g", bridge_graph("g", nf="worker"))
+    ns = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]["netns"]
+
+    def pids():
+        return sorted(netlab.sh("ip", "netns", "pids", ns).stdout.split())
+
+    def act(action):
+        return d.api("POST", f"/NF-FG/g/VNFs/nf1/{action}")[1]["state"]
+
+    before = pids()
+    assert before and gw.ping(0, "10.20.0.2")
+    assert act("pause") == "Paused"
+    assert not gw.ping(0, "10.20.0.2", count=2), "a paused NF passes no traffic"
+    assert freezer.frozen(ns), "the kernel reports the NF's processes frozen"
+    with pytest.raises(netlab.ApiError) as e:
+        act("pause")
+    assert e.value.status == 409 and "Paused" in e.value.body["error"]
+    assert act("resume") == "Active"
+    assert gw.ping(0, "10.20.0.2"), "traffic flows again"
+    assert pids() == before, "resume restarts nothing"
+    assert not freezer.frozen(ns)
+    assert act("stop") == "Idle"
+    assert pids() == [] and not gw.ping(0, "10.20.0.2", count=1)
+    assert act("start") == "Active"
+    assert gw.ping(0, "10.20.0.2") and pids() and pids() != before
+    assert act("pause") == "Paused"                        # delete while paused frees all
+    for bad, status in (("/NF-FG/g/VNFs/nope/stop", 404), ("/NF-FG/x/VNFs/nf1/stop", 404),
+                        ("/NF-FG/g/VNFs/nf1/reboot", 404)):
+        with pytest.raises(netlab.ApiError) as e:
+            d.api("POST", bad)
+        assert e.value.status == status, bad
+    d.api("DELETE", "/NF-FG/g")
+    kind, root = freezer.hierarchy()
+    assert not os.path.exists(os.path.join(root, "unlite", ns)), "the cgroup is gone"

@@ -22,7 +22,7 @@ PLUGIN = ROOT / "files/usr/libexec/rpcd/unlite"
 ACLS = [ROOT / "files/usr/share/rpcd/acl.d/unlite.json",
         ROOT / "files/usr/share/rpcd/acl.d/luci-app-unlite.json"]
 READ = {"list", "get", "status", "capabilities"}
-WRITE = {"put", "delete"}
+WRITE = {"put", "delete", "nf"}
 SESSION = {"ubus_rpc_session": "0123456789abcdef0123456789abcdef"}   # rpcd adds it
 
 
@@ -58,7 +58,8 @@ def test_list_prints_the_method_signatures_and_the_acls_cover_them():
     assert p.returncode == 0, p.stderr
     sig = json.loads(p.stdout)
     assert sig == {"list": {}, "get": {"id": "str"}, "put": {"id": "str", "graph": {}},
-                   "delete": {"id": "str"}, "status": {"id": "str"}, "capabilities": {}}
+                   "delete": {"id": "str"}, "status": {"id": "str"}, "capabilities": {},
+                   "nf": {"id": "str", "nf": "str", "action": "str"}}
     for acl in ACLS:
         (group, g), = json.loads(acl.read_text()).items()
         assert set(g["read"]["ubus"]["unlite"]) == READ, acl.name
@@ -101,6 +102,14 @@ def test_every_call_against_a_running_daemon(gateway, make_daemon, sockdir):
     status = call("status", {"id": "g1"}, sock=sock)
     assert status["VNFs"][0]["state"] == "Active"
     assert any(r["packets"] for r in status["flow-rules"])
+    # one NF: pause (no traffic), resume
+    assert call("nf", {"id": "g1", "nf": "nf1", "action": "pause"}, sock=sock)["state"] == \
+        "Paused"
+    assert not gateway.ping(0, "10.77.0.2", count=1)
+    assert call("nf", {"id": "g1", "nf": "nf1", "action": "resume"}, sock=sock)["state"] == \
+        "Active"
+    assert gateway.ping(0, "10.77.0.2")
+    assert call("nf", {"id": "g1", "nf": "nf1", "action": "resume"}, sock=sock)["status"] == 409
 
     # validation errors come back as objects with the JSON path, and change nothing
     bad = call("put", {"id": "g2", "graph": {"forwarding-graph": {"VNFs": [{"id": "a b"}]}}},
@@ -118,6 +127,10 @@ def test_every_call_against_a_running_daemon(gateway, make_daemon, sockdir):
                         ({}, "needs argument 'id'"),
                         ({"id": "g1", "extra": 1}, "unknown argument 'extra'")]:
         assert words in call("get", args, sock=sock)["error"]
+    assert "action must be" in call("nf", {"id": "g1", "nf": "nf1", "action": "x"},
+                                    sock=sock)["error"]
+    assert "invalid NF id" in call("nf", {"id": "g1", "nf": "../x", "action": "stop"},
+                                   sock=sock)["error"]
     assert "must be an NF-FG" in call("put", {"id": "g3", "graph": 7}, sock=sock)["error"]
     assert "must be an NF-FG" in call("put", {"id": "g3", "graph": " "}, sock=sock)["error"]
     assert "not JSON" in call("put", raw="{nope", sock=sock)["error"]

@@ -108,6 +108,11 @@ def make_app(node):
         node.delete(gid)
         return bottle.HTTPResponse(status=204)
 
+    @app.post("/NF-FG/<gid>/VNFs/<nf>/<action>")
+    def nf_action(gid, nf, action):
+        """Table II on one NF: stop, start, pause, resume."""
+        return _json(node.nf_action(gid, nf, action))
+
     @app.get("/capabilities")
     def capabilities():
         return _json(node.capabilities())

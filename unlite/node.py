@@ -88,11 +88,7 @@ class Node:
         counters = self.switch.counters(gid, d.chains)
         return {
             "id": gid, "status": d.state, "backend": self.switch.name,
-            "VNFs": [{"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
-                      "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
-                      "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
-                                for p in i.ports]}
-                     for i in d.instances.values()],
+            "VNFs": [self._nf_status(i) for i in d.instances.values()],
             "flow-rules": [{"id": r.id, "priority": r.priority,
                             **counters.get(r.id, {"packets": None, "bytes": None})}
                            for r in d.graph.rules],
@@ -120,6 +116,44 @@ class Node:
                           "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
                           "nfs": sum(len(d.instances) for d in self.graphs.values())},
         }
+
+    # -- one NF (paper Table II) ----------------------------------------------------------------
+    NF_ACTIONS = {"stop": ("Active", "Paused", "Failed"), "start": ("Idle", "Failed"),
+                  "pause": ("Active",), "resume": ("Paused",)}
+
+    def nf_action(self, gid, nf, action):
+        """Stop, start, pause or resume one NF of a running graph; its namespace, ports and
+        steering stay. Returns the NF's status. (Runtime only: a restart of the daemon
+        starts every NF of the stored graphs.)"""
+        if action not in self.NF_ACTIONS:
+            raise NodeError(f"unknown NF action '{action}' (known: "
+                            f"{', '.join(self.NF_ACTIONS)})", "$.action", 404)
+        with self.lock:
+            d = self.graphs.get(gid)
+            if d is None:
+                raise NodeError(f"no running graph '{gid}'", status=404)
+            inst = d.instances.get(nf)
+            if inst is None:
+                raise NodeError(f"graph '{gid}' has no NF '{nf}'", status=404)
+            if inst.state not in self.NF_ACTIONS[action]:
+                raise NodeError(f"NF '{nf}' is {inst.state}: cannot {action} it (only when "
+                                f"{' or '.join(self.NF_ACTIONS[action])})", status=409)
+            if action == "stop":
+                self.compute.stop(inst)
+            elif action == "start":
+                inst.fault = inst.fault_detail = None
+                self.compute.start(inst)
+            else:
+                getattr(self.compute, action)(inst)
+            self.store.runtime.put(gid, d.record())
+            return self._nf_status(inst)
+
+    @staticmethod
+    def _nf_status(i):
+        return {"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
+                "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
+                "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
+                          for p in i.ports]}
 
     # -- changes ------------------------------------------------------------------------------
     def post(self, doc):

@@ -53,6 +53,19 @@ def document(version):
                 "get": {"summary": "Per-NF state and per-rule counters",
                         "responses": {"200": _resp("status", _ref("Status")),
                                       "404": ERRORS["404"]}}},
+            "/NF-FG/{gid}/VNFs/{nf}/{action}": {
+                "parameters": [GID, {"name": "nf", "in": "path", "required": True,
+                                     "schema": GID["schema"]},
+                               {"name": "action", "in": "path", "required": True,
+                                "schema": {"type": "string",
+                                           "enum": ["stop", "start", "pause", "resume"]}}],
+                "post": {"summary": "Stop, start, pause (freeze, ports down) or resume one NF "
+                                    "of a running graph",
+                         "responses": {"200": _resp("the NF's status", {"type": "object"}),
+                                       "404": ERRORS["404"],
+                                       "409": _resp("not allowed in the NF's state",
+                                                    _ref("Error")),
+                                       "422": ERRORS["422"]}}},
             "/capabilities": {"get": {"summary": "Functional, infrastructure and resource "
                                                  "capabilities",
                                       "responses": {"200": _resp("capabilities",

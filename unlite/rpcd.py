@@ -40,7 +40,9 @@ METHODS = {
     "delete": {"id": "str"},
     "status": {"id": "str"},
     "capabilities": {},
+    "nf": {"id": "str", "nf": "str", "action": "str"},    # stop | start | pause | resume
 }
+NF_ACTIONS = ("stop", "start", "pause", "resume")
 
 
 class Failure(Exception):
@@ -142,6 +144,11 @@ def _check_args(method, args):
         if not isinstance(gid, str) or not ID_RE.match(gid):
             raise Failure(f"invalid graph id {gid!r}: must be 1-64 letters, digits, '_', '.' "
                           f"or '-', starting with a letter or digit", path="id")
+    if "nf" in known:
+        if not isinstance(args["nf"], str) or not ID_RE.match(args["nf"]):
+            raise Failure(f"invalid NF id {args['nf']!r}", path="nf")
+        if args["action"] not in NF_ACTIONS:
+            raise Failure(f"action must be one of {', '.join(NF_ACTIONS)}", path="action")
     return args
 
 
@@ -183,6 +190,8 @@ def call(method, args):
         return {"id": a["id"], "deleted": True}
     if method == "capabilities":
         return _request("GET", "/capabilities")
+    if method == "nf":
+        return _request("POST", f"/NF-FG/{a['id']}/VNFs/{a['nf']}/{a['action']}")
     graph = a["graph"]                           # put: an object, or the JSON text of one
     if isinstance(graph, dict):
         body = json.dumps(graph).encode()

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import sh
+from . import freezer
 from .package import PackageError, Repository, missing_dependencies
 
 VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
@@ -165,9 +166,36 @@ class NativeDriver:
         self._script(inst, "start", "FailureOnStart")
         inst.state, inst.fault, inst.fault_detail = "Active", None, None
 
+    def pause(self, inst: Instance):
+        """Freeze the NF: its optional ``pause`` script, then every process in its namespace
+        into a frozen cgroup, and its ports down on the node side, so no traffic moves
+        either (a kernel function such as a bridge has no process to freeze)."""
+        self._script(inst, "pause", "FailureWhileActive")
+        try:
+            freezer.freeze(inst.netns, sh.netns_pids([inst.netns]))
+        except OSError as e:
+            freezer.release(inst.netns)
+            raise ComputeError(f"NF '{inst.nf}': cannot freeze its processes: {e}",
+                               "FailureWhileActive") from e
+        sh.ip_batch([f"link set {p.host} down" for p in inst.ports])
+        inst.state = "Paused"
+
+    def resume(self, inst: Instance):
+        """Undo pause: ports up, processes thawed (the same processes: nothing restarts)."""
+        sh.ip_batch([f"link set {p.host} up" for p in inst.ports])
+        try:
+            freezer.thaw(inst.netns)
+        except OSError as e:
+            raise ComputeError(f"NF '{inst.nf}': cannot thaw its processes: {e}",
+                               "FailureWhileActive") from e
+        inst.state = "Active"
+        self._script(inst, "resume", "FailureWhileActive")
+
     def stop(self, inst: Instance):
         """Stop the NF: its stop script, then kill what is left in its namespace. Keeps the
         namespace and ports. Never raises (a failure is recorded in ``inst.fault``)."""
+        if inst.state == "Paused":
+            self._unpause(inst)
         inst.state = "Stopping"
         try:
             self._script(inst, "stop", "FailureOnStop")
@@ -175,6 +203,13 @@ class NativeDriver:
             pass
         _kill(sh.netns_pids([inst.netns]))
         inst.state = "Idle"
+
+    def _unpause(self, inst):
+        try:
+            sh.ip_batch([f"link set {p.host} up" for p in inst.ports])
+            freezer.thaw(inst.netns)
+        except (OSError, sh.CommandError):
+            pass
 
     def delete(self, inst: Instance):
         self.teardown([inst], stop=False)
@@ -189,6 +224,10 @@ class NativeDriver:
         """
         insts = list(insts)
         for inst in insts:
+            try:
+                freezer.thaw(inst.netns)      # frozen processes would not die (cgroup v1)
+            except OSError:
+                pass
             if stop:
                 inst.state = "Stopping"
                 try:
@@ -208,6 +247,7 @@ class NativeDriver:
         if left:                    # e.g. a namespace still pinned by a stray mount or process
             sh.ip_batch([f"link del {h}" for h in left], force=True)
         for inst in insts:
+            freezer.release(inst.netns)
             shutil.rmtree(self._rundir(inst), ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------------------------
