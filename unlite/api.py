@@ -18,6 +18,7 @@ import bottle
 
 from . import __version__, sh
 from .compute.native import ComputeError
+from .events import sse
 from .compute.package import PackageError
 from .model import ModelError
 from .network import SteeringError
@@ -27,6 +28,18 @@ log = logging.getLogger("unlite.api")
 
 MAX_BODY = 1 << 20  # 1 MiB: a graph is a few KiB; anything larger is a mistake or an attack
 KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError)
+
+# The dashboard at /ui: a fixed set of files from unlite/ui (no other path is ever opened).
+# graph.js is the drawing core LuCI also loads (as module "unlite.graph": a function body that
+# returns a class); the dashboard gets it wrapped the way LuCI's loader runs it.
+UI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui")
+UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+            "graph.js": "text/javascript; charset=utf-8", "ui.css": "text/css; charset=utf-8"}
+UI_WRAP = {"graph.js": (b"window.unliteGraph = new ((function(window, document, L, baseclass) {\n",
+                        b"\n})(window, document, null, window.unliteBaseclass))();\n")}
+UI_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+              "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                         "frame-ancestors 'none'; form-action 'none'"}
 
 
 class ErrorPlugin:
@@ -113,6 +126,21 @@ def make_app(node):
         """Table II on one NF: stop, start, pause, resume."""
         return _json(node.nf_action(gid, nf, action))
 
+    @app.get("/events")
+    def events():
+        """Server-sent events: graph and NF state changes (see unlite/events.py)."""
+        sub = node.events.subscribe()
+        bottle.response.content_type = "text/event-stream"
+        bottle.response.set_header("Cache-Control", "no-cache")
+
+        def stream():
+            try:
+                for chunk in sse(sub):
+                    yield chunk.encode()
+            finally:
+                node.events.unsubscribe(sub)
+        return stream()
+
     @app.get("/capabilities")
     def capabilities():
         return _json(node.capabilities())
@@ -132,6 +160,21 @@ def make_app(node):
     def openapi():
         from .openapi import document
         return _json(document(__version__))
+
+    @app.get("/ui")
+    def ui_root():
+        return bottle.HTTPResponse(status=301, Location="/ui/")
+
+    @app.get("/ui/")
+    @app.get("/ui/<name>")
+    def ui_file(name="index.html"):
+        if name not in UI_FILES:
+            return _error(404, f"no file '{name}' in the dashboard")
+        with open(os.path.join(UI_DIR, name), "rb") as f:
+            data = f.read()
+        pre, post = UI_WRAP.get(name, (b"", b""))
+        return bottle.HTTPResponse(pre + data + post, 200,
+                                   {"Content-Type": UI_FILES[name], **UI_HEADERS})
 
     @app.error(404)
     @app.error(405)

@@ -24,6 +24,7 @@ from . import network, sh
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
+from .events import Events
 from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, endpoints
 from .network.endpoints import EpLink
@@ -62,6 +63,7 @@ class Node:
         self.resolver = Resolver(self.repo, prefer if prefer is not None else DEFAULT_PREFER)
         self.compute = NativeDriver(self.repo, run_dir, self.resolver)
         self.switch = network.get(backend, **backend_options)
+        self.events = Events()
         self.lock = threading.Lock()
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
@@ -138,14 +140,18 @@ class Node:
             if inst.state not in self.NF_ACTIONS[action]:
                 raise NodeError(f"NF '{nf}' is {inst.state}: cannot {action} it (only when "
                                 f"{' or '.join(self.NF_ACTIONS[action])})", status=409)
-            if action == "stop":
-                self.compute.stop(inst)
-            elif action == "start":
-                inst.fault = inst.fault_detail = None
-                self.compute.start(inst)
-            else:
-                getattr(self.compute, action)(inst)
-            self.store.runtime.put(gid, d.record())
+            try:
+                if action == "stop":
+                    self.compute.stop(inst)
+                elif action == "start":
+                    inst.fault = inst.fault_detail = None
+                    self.compute.start(inst)
+                else:
+                    getattr(self.compute, action)(inst)
+            finally:                          # success or fault: record and tell
+                self.store.runtime.put(gid, d.record())
+                self.events.publish("nf", {"graph": gid, "nf": nf, "state": inst.state,
+                                           "fault": inst.fault})
             return self._nf_status(inst)
 
     @staticmethod
@@ -167,8 +173,16 @@ class Node:
         graph = parse_graph(doc, gid)
         with self.lock:
             old = self.graphs.get(gid)
-            self._deploy(graph, old)
+            try:
+                self._deploy(graph, old)
+            except Exception as e:
+                self.events.publish("graph", {"id": gid, "event": "failed",
+                                              "status": "complete" if old else "absent",
+                                              "error": getattr(e, "message", str(e))})
+                raise
             self.failed.pop(gid, None)
+            self.events.publish("graph", {"id": gid, "event": "updated" if old else "created",
+                                          "status": "complete"})
             return old is None
 
     def delete(self, gid):
@@ -184,6 +198,7 @@ class Node:
             self.failed.pop(gid, None)
             self.store.runtime.delete(gid)
             self.store.desired.delete(gid)
+            self.events.publish("graph", {"id": gid, "event": "deleted", "status": "absent"})
 
     def _deploy(self, graph, old: Deployed | None, store=True):
         self.switch.check(graph)
@@ -296,6 +311,8 @@ class Node:
             except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
                 log.error("graph %s could not be restored: %s", gid, e)
                 self.failed[gid] = {"error": str(e)}
+                self.events.publish("graph", {"id": gid, "event": "failed",
+                                              "status": "failed", "error": str(e)})
 
     def shutdown(self):
         """Remove every kernel object (desired graphs stay stored for the next start)."""

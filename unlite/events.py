@@ -1,0 +1,107 @@
+"""Graph and NF state changes, published so LuCI and firmware need not poll.
+
+- ``Events.publish(kind, data)`` hands an event to every subscriber of the REST stream
+  (``GET /events``, server-sent events) and, where the ``ubus`` tool exists (OpenWrt), sends
+  it as ubus event ``unlite.<kind>`` (``ubus listen unlite.graph``).
+- Publishing never blocks a deploy: each subscriber has a bounded queue (a client that stops
+  reading loses the oldest events and gets a ``lost`` count), and ubus sends go through one
+  background thread.
+
+Kinds: ``graph`` {id, event: created|updated|deleted|failed, status, error?},
+``nf`` {graph, nf, state, fault?}.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import shutil
+import threading
+
+from . import sh
+
+log = logging.getLogger("unlite.events")
+
+QUEUE = 256
+
+
+class Subscription:
+    def __init__(self):
+        self.q = queue.Queue(QUEUE)
+        self.lost = 0
+
+    def offer(self, item):
+        while True:
+            try:
+                self.q.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self.q.get_nowait()
+                    self.lost += 1
+                except queue.Empty:
+                    pass
+
+    def get(self, timeout):
+        """(kind, data) or None after ``timeout`` seconds without an event."""
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class Events:
+    def __init__(self, ubus=None):
+        self._subs: list[Subscription] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._ubus = shutil.which("ubus", path=sh.SBIN_PATH) if ubus is None else ubus
+        self._out = queue.Queue(QUEUE) if self._ubus else None
+        if self._out:
+            threading.Thread(target=self._send_loop, name="ubus-events", daemon=True).start()
+
+    def subscribe(self):
+        s = Subscription()
+        with self._lock:
+            self._subs.append(s)
+        return s
+
+    def unsubscribe(self, s):
+        with self._lock:
+            if s in self._subs:
+                self._subs.remove(s)
+
+    def publish(self, kind, data):
+        with self._lock:
+            self._seq += 1
+            item = (self._seq, kind, data)
+            for s in self._subs:
+                s.offer(item)
+        if self._out:
+            try:
+                self._out.put_nowait((kind, data))
+            except queue.Full:
+                log.warning("ubus event queue full: dropped unlite.%s", kind)
+
+    def _send_loop(self):
+        while True:
+            kind, data = self._out.get()
+            try:
+                sh.run([self._ubus, "send", f"unlite.{kind}", json.dumps(data)], timeout=5)
+            except sh.CommandError as e:
+                log.warning("ubus send unlite.%s failed: %s", kind, e)
+
+
+def sse(sub, heartbeat=15.0):
+    """The server-sent-event lines of a subscription (a generator for the HTTP response)."""
+    yield ": unlite events\n\n"
+    while True:
+        item = sub.get(heartbeat)
+        if item is None:
+            yield ": keep-alive\n\n"
+            continue
+        seq, kind, data = item
+        if sub.lost:
+            data = dict(data, lost=sub.lost)
+            sub.lost = 0
+        yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
