@@ -44,9 +44,10 @@ def test_shipped_uci_config_parses_and_names_only_known_options():
     # the commented-out tenant example is valid UCI once uncommented
     text = SHIPPED_UCI.read_text()
     example = "\n".join(ln[1:] for ln in text.splitlines() if ln.startswith("#config tenant")
-                        or ln.startswith("#\tlist token"))
+                        or ln.startswith(("#\tlist ", "#\toption ")))
     (t,) = uci.parse(example)
     assert t.type == "tenant" and t.name == "alice" and len(t.options["token"]) == 1
+    assert t.options["interface"] == ["lan2"] and t.options["admin"] == "0"
 
 
 def test_uci_syntax():
@@ -126,11 +127,16 @@ def test_uci_values_are_checked_like_flags(tmp_path):
     with pytest.raises(uci.UciError, match="cannot read UCI file"):
         uci.apply_serve_args(cli.parser().parse_args(["serve", "--uci",
                                                       str(tmp_path / "absent")]))
-    a, w = serve_args(tmp_path, "config tenant 'bob'\n\tlist token 't1'\n\tlist token 't2'\n"
-                                "config tenant 'eve'\n\toption token 't3'\n")
-    assert a.tenants == {"bob": ["t1", "t2"], "eve": ["t3"]}
+    t1, t2, t3 = "bob-token-0123456789", "bob-token-abcdefghij", "eve-token-0123456789"
+    a, w = serve_args(tmp_path, f"config tenant 'bob'\n\tlist token '{t1}'\n"
+                                f"\tlist token '{t2}'\n\tlist interface 'eth1'\n"
+                                f"config tenant 'eve'\n\toption token '{t3}'\n"
+                                "\toption admin '1'\n")
+    assert a.tenants == {"bob": {"tokens": [t1, t2], "interfaces": ["eth1"], "admin": False},
+                         "eve": {"tokens": [t3], "interfaces": [], "admin": True}}
     assert any("no 'config unlite' section" in x for x in w)
-    assert any("does not check tokens" in x for x in w)
+    with pytest.raises(uci.UciError, match="at least 16 characters"):
+        serve_args(tmp_path, "config tenant 'bob'\n\tlist token 'short'\n")
 
 
 def test_serve_with_a_broken_uci_file_exits_2_naming_the_line(tmp_path):

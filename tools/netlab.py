@@ -237,8 +237,8 @@ class Daemon:
                 _killpg(self.proc)
         self.pool.shutdown(wait=False)
 
-    def api(self, method, path, body=None, timeout=60):
-        """(status, JSON or None). Raises ApiError on 4xx/5xx."""
+    def api(self, method, path, body=None, timeout=60, token=None):
+        """(status, JSON or None). Raises ApiError on 4xx/5xx. ``token``: X-Auth-Token."""
         if body is not None and not isinstance(body, (bytes, str)):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -246,8 +246,10 @@ class Daemon:
         url = f"http://127.0.0.1:{self.port}{path}"
 
         def call():
-            req = urllib.request.Request(url, data=body, method=method,
-                                         headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"}
+            if token:
+                headers["X-Auth-Token"] = token
+            req = urllib.request.Request(url, data=body, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=timeout) as r:
                     data = r.read()

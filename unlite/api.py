@@ -23,6 +23,7 @@ from .compute.package import PackageError
 from .model import ModelError
 from .network import SteeringError
 from .node import NodeError
+from .tenants import ADMIN
 
 log = logging.getLogger("unlite.api")
 
@@ -65,6 +66,45 @@ class ErrorPlugin:
         return wrapper
 
 
+PUBLIC = ("/healthz", "/openapi.json", "/login", "/ui")
+
+
+class AuthPlugin:
+    """With tenants configured, find the caller's tenant from ``X-Auth-Token`` or
+    ``Authorization: Bearer`` (401 without a valid one) and keep it in the request for the
+    routes (``tenant()``). Calls over the unix socket (root only) act as admin."""
+    name, api = "unlite-auth", 2
+
+    def __init__(self, tenants):
+        self.tenants = tenants
+
+    def apply(self, callback, route):
+        def wrapper(*args, **kwargs):
+            env = bottle.request.environ
+            env["unlite.tenant"] = None
+            if self.tenants.enabled:
+                path = bottle.request.path
+                if env.get("REMOTE_ADDR") == "unix":
+                    env["unlite.tenant"] = ADMIN
+                elif not any(path == p or path.startswith(p + "/") for p in PUBLIC):
+                    auth = bottle.request.get_header("Authorization", "")
+                    token = bottle.request.get_header("X-Auth-Token") or (
+                        auth[7:].strip() if auth[:7].lower() == "bearer " else "")
+                    who = self.tenants.authenticate(token)
+                    if who is None:
+                        r = _error(401, "a valid token is needed: X-Auth-Token or "
+                                        "Authorization: Bearer (POST /login gives one)")
+                        r.set_header("WWW-Authenticate", 'Bearer realm="unlite"')
+                        return r
+                    env["unlite.tenant"] = who
+            return callback(*args, **kwargs)
+        return wrapper
+
+
+def tenant():
+    return bottle.request.environ.get("unlite.tenant")
+
+
 def _error(status, message, path=None, fault=None):
     body = {"error": message, "path": path}
     if fault:
@@ -92,50 +132,69 @@ def read_body():
 def make_app(node):
     app = bottle.Bottle(autojson=False)
     app.install(ErrorPlugin())
+    app.install(AuthPlugin(node.tenants))
+
+    @app.post("/login")
+    def login():
+        """The Universal Node's login: {"username", "password"} → a session token."""
+        try:
+            cred = json.loads(read_body())
+        except ValueError as e:
+            raise NodeError(f"malformed JSON: {e}", "$", 400) from None
+        if not isinstance(cred, dict):
+            raise NodeError("expected {\"username\": ..., \"password\": ...}", "$", 400)
+        token = node.tenants.login(cred.get("username"), cred.get("password"))
+        if token is None:
+            return _error(401, "unknown user or wrong password")
+        r = _json({"token": token})
+        r.set_header("X-Auth-Token", token)
+        return r
 
     @app.post("/NF-FG")
     @app.post("/NF-FG/")
     def post_graph():
-        return _json({"nffg-uuid": node.post(read_body())}, 201)
+        return _json({"nffg-uuid": node.post(read_body(), tenant())}, 201)
 
     @app.put("/NF-FG/<gid>")
     def put_graph(gid):
-        created = node.put(gid, read_body())
+        created = node.put(gid, read_body(), tenant())
         return _json({"nffg-uuid": gid, "created": created}, 201 if created else 200)
 
     @app.get("/NF-FG")
     @app.get("/NF-FG/")
     def list_graphs():
-        return _json({"NF-FG": [node.get(g) for g in node.ids()]})
+        return _json({"NF-FG": [node.get(g, tenant()) for g in node.ids(tenant())]})
 
     @app.get("/NF-FG/status/<gid>")
     def graph_status(gid):
-        return _json(node.status(gid))
+        return _json(node.status(gid, tenant()))
 
     @app.get("/NF-FG/<gid>")
     def get_graph(gid):
-        return _json(node.get(gid))
+        return _json(node.get(gid, tenant()))
 
     @app.delete("/NF-FG/<gid>")
     def delete_graph(gid):
-        node.delete(gid)
+        node.delete(gid, tenant())
         return bottle.HTTPResponse(status=204)
 
     @app.post("/NF-FG/<gid>/VNFs/<nf>/<action>")
     def nf_action(gid, nf, action):
         """Table II on one NF: stop, start, pause, resume."""
-        return _json(node.nf_action(gid, nf, action))
+        return _json(node.nf_action(gid, nf, action, tenant()))
 
     @app.get("/events")
     def events():
         """Server-sent events: graph and NF state changes (see unlite/events.py)."""
+        t = tenant()
+        allow = None if t is None or t.admin else (lambda d: d.get("tenant") == t.name)
         sub = node.events.subscribe()
         bottle.response.content_type = "text/event-stream"
         bottle.response.set_header("Cache-Control", "no-cache")
 
         def stream():
             try:
-                for chunk in sse(sub):
+                for chunk in sse(sub, allow=allow):
                     yield chunk.encode()
             finally:
                 node.events.unsubscribe(sub)

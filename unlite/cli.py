@@ -56,8 +56,10 @@ def cmd_serve(a):
     from .sh import CommandError
     opts = {"datapath": a.ovs_datapath} if a.backend == "ovs" else {}
     try:
+        from .tenants import from_config
         node = Node(a.state_dir, a.run_dir, a.nnf_dir, a.backend,
-                    prefer=a.prefer.split(",") if a.prefer else None, **opts)
+                    prefer=a.prefer.split(",") if a.prefer else None,
+                    tenants=from_config(getattr(a, "tenants", None) or {}), **opts)
     except SteeringError as e:
         print(f"unlite: {e.message}", file=sys.stderr)
         return 1

@@ -92,8 +92,9 @@ class Events:
                 log.warning("ubus send unlite.%s failed: %s", kind, e)
 
 
-def sse(sub, heartbeat=15.0):
-    """The server-sent-event lines of a subscription (a generator for the HTTP response)."""
+def sse(sub, heartbeat=15.0, allow=None):
+    """The server-sent-event lines of a subscription (a generator for the HTTP response);
+    ``allow(data)`` filters what this listener may see (a tenant: its own graphs)."""
     yield ": unlite events\n\n"
     while True:
         item = sub.get(heartbeat)
@@ -101,6 +102,8 @@ def sse(sub, heartbeat=15.0):
             yield ": keep-alive\n\n"
             continue
         seq, kind, data = item
+        if allow and not allow(data):
+            continue
         if sub.lost:
             data = dict(data, lost=sub.lost)
             sub.lost = 0

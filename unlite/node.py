@@ -25,6 +25,7 @@ from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
 from .events import Events
+from .tenants import Tenants
 from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, endpoints
 from .network.endpoints import EpLink
@@ -57,8 +58,9 @@ class Deployed:
 
 class Node:
     def __init__(self, state_dir, run_dir, nnf_dir, backend="nft", prefer=None,
-                 **backend_options):
+                 tenants=None, **backend_options):
         self.store = Store(state_dir, run_dir)
+        self.tenants = tenants or Tenants()
         self.repo = Repository(nnf_dir, Path(run_dir) / "pkg")
         self.resolver = Resolver(self.repo, prefer if prefer is not None else DEFAULT_PREFER)
         self.compute = NativeDriver(self.repo, run_dir, self.resolver)
@@ -68,11 +70,51 @@ class Node:
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
 
-    # -- reads (no lock) ----------------------------------------------------------------------
-    def ids(self):
-        return sorted(set(self.graphs) | set(self.failed))
+    # -- tenants ----------------------------------------------------------------------------------
+    def _owner(self, gid):
+        rec = self.store.owners.get(gid)
+        return rec.get("tenant") if rec else None
 
-    def get(self, gid):
+    def _visible(self, gid, tenant):
+        return tenant is None or tenant.admin or self._owner(gid) == tenant.name
+
+    def _must_see(self, gid, tenant):
+        """404 for a graph that does not exist — or that belongs to another tenant."""
+        if not ((gid in self.graphs or gid in self.failed) and self._visible(gid, tenant)):
+            raise NodeError(f"no graph '{gid}'", status=404)
+
+    def _check_tenant(self, graph, tenant):
+        if tenant is None or tenant.admin:
+            return
+        if (graph.id in self.graphs or graph.id in self.failed) \
+                and self._owner(graph.id) != tenant.name:
+            raise NodeError(f"graph id '{graph.id}' belongs to another tenant", "$.id (URL)",
+                            403)
+        for ep in graph.endpoints:
+            if ep.type == "host-stack":
+                raise NodeError(f"end-point '{ep.id}': tenant '{tenant.name}' may not attach "
+                                "the node's own stack", f"{ep.path}.type", 403)
+            if ep.ifname and not tenant.may_use(ep.ifname):
+                raise NodeError(f"end-point '{ep.id}': tenant '{tenant.name}' may not use "
+                                f"interface '{ep.ifname}'", f"{ep.path}.{ep.type}.if-name", 403)
+
+    def _publish(self, gid, kind, data):
+        owner = self._owner(gid)
+        self.events.publish(kind, {**data, "tenant": owner} if owner else data)
+
+    def _scope(self, gid):
+        """Whose internal groups a graph joins: its owner's (tenants never share one)."""
+        owner = self._owner(gid)
+        return "" if owner is None or (self.tenants.by_name.get(owner) and
+                                       self.tenants.by_name[owner].admin) else owner
+
+    # -- reads (no lock) ----------------------------------------------------------------------
+    def ids(self, tenant=None):
+        return sorted(g for g in set(self.graphs) | set(self.failed)
+                      if self._visible(g, tenant))
+
+    def get(self, gid, tenant=None):
+        self._must_see(gid, tenant)
         d = self.graphs.get(gid)
         if d:
             return d.graph.doc
@@ -81,7 +123,8 @@ class Node:
             raise NodeError(f"no graph '{gid}'", status=404)
         return doc
 
-    def status(self, gid):
+    def status(self, gid, tenant=None):
+        self._must_see(gid, tenant)
         d = self.graphs.get(gid)
         if d is None:
             if gid in self.failed:
@@ -123,7 +166,7 @@ class Node:
     NF_ACTIONS = {"stop": ("Active", "Paused", "Failed"), "start": ("Idle", "Failed"),
                   "pause": ("Active",), "resume": ("Paused",)}
 
-    def nf_action(self, gid, nf, action):
+    def nf_action(self, gid, nf, action, tenant=None):
         """Stop, start, pause or resume one NF of a running graph; its namespace, ports and
         steering stay. Returns the NF's status. (Runtime only: a restart of the daemon
         starts every NF of the stored graphs.)"""
@@ -132,7 +175,7 @@ class Node:
                             f"{', '.join(self.NF_ACTIONS)})", "$.action", 404)
         with self.lock:
             d = self.graphs.get(gid)
-            if d is None:
+            if d is None or not self._visible(gid, tenant):
                 raise NodeError(f"no running graph '{gid}'", status=404)
             inst = d.instances.get(nf)
             if inst is None:
@@ -150,7 +193,7 @@ class Node:
                     getattr(self.compute, action)(inst)
             finally:                          # success or fault: record and tell
                 self.store.runtime.put(gid, d.record())
-                self.events.publish("nf", {"graph": gid, "nf": nf, "state": inst.state,
+                self._publish(gid, "nf", {"graph": gid, "nf": nf, "state": inst.state,
                                            "fault": inst.fault})
             return self._nf_status(inst)
 
@@ -162,34 +205,39 @@ class Node:
                           for p in i.ports]}
 
     # -- changes ------------------------------------------------------------------------------
-    def post(self, doc):
+    def post(self, doc, tenant=None):
         gid = os.urandom(16).hex()
-        self.put(gid, doc)
+        self.put(gid, doc, tenant)
         return gid
 
-    def put(self, gid, doc):
+    def put(self, gid, doc, tenant=None):
         """Deploy or update graph ``gid``. Returns True when it was created."""
         validate_id(gid, "$.id (URL)", "graph id")
         graph = parse_graph(doc, gid)
         with self.lock:
             old = self.graphs.get(gid)
+            self._check_tenant(graph, tenant)
+            new_owner = tenant is not None and self._owner(gid) is None
             try:
+                if new_owner:                  # before the deploy: it scopes internal groups
+                    self.store.owners.put(gid, {"tenant": tenant.name})
                 self._deploy(graph, old)
             except Exception as e:
-                self.events.publish("graph", {"id": gid, "event": "failed",
-                                              "status": "complete" if old else "absent",
+                if new_owner and old is None and gid not in self.failed:
+                    self.store.owners.delete(gid)
+                self._publish(gid, "graph", {"id": gid, "event": "failed",
+                                             "status": "complete" if old else "absent",
                                               "error": getattr(e, "message", str(e))})
                 raise
             self.failed.pop(gid, None)
-            self.events.publish("graph", {"id": gid, "event": "updated" if old else "created",
-                                          "status": "complete"})
+            self._publish(gid, "graph", {"id": gid, "event": "updated" if old else "created",
+                                         "status": "complete"})
             return old is None
 
-    def delete(self, gid):
+    def delete(self, gid, tenant=None):
         with self.lock:
+            self._must_see(gid, tenant)
             d = self.graphs.get(gid)
-            if d is None and gid not in self.failed:
-                raise NodeError(f"no graph '{gid}'", status=404)
             if d is not None:
                 self.switch.remove(gid, d.chains)
                 self.compute.teardown(reversed(list(d.instances.values())))
@@ -198,7 +246,8 @@ class Node:
             self.failed.pop(gid, None)
             self.store.runtime.delete(gid)
             self.store.desired.delete(gid)
-            self.events.publish("graph", {"id": gid, "event": "deleted", "status": "absent"})
+            self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
+            self.store.owners.delete(gid)
 
     def _deploy(self, graph, old: Deployed | None, store=True):
         self.switch.check(graph)
@@ -210,7 +259,7 @@ class Node:
         fresh = [inst for k, inst in plan.items() if k not in kept]
         gone = [inst for k, inst in (old.instances.items() if old else ())
                 if kept.get(k) is not inst]
-        links = endpoints.plan(graph)
+        links = endpoints.plan(graph, self._scope(graph.id))
         old_links = {ln.dev: ln for ln in (old.links.values() if old else ())}
         links = {k: old_links.get(ln.dev, ln) for k, ln in links.items()}
         fresh_links = [ln for ln in links.values() if ln.dev not in old_links]
@@ -311,8 +360,8 @@ class Node:
             except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
                 log.error("graph %s could not be restored: %s", gid, e)
                 self.failed[gid] = {"error": str(e)}
-                self.events.publish("graph", {"id": gid, "event": "failed",
-                                              "status": "failed", "error": str(e)})
+                self._publish(gid, "graph", {"id": gid, "event": "failed",
+                                             "status": "failed", "error": str(e)})
 
     def shutdown(self):
         """Remove every kernel object (desired graphs stay stored for the next start)."""

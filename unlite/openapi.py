@@ -66,6 +66,16 @@ def document(version):
                                        "409": _resp("not allowed in the NF's state",
                                                     _ref("Error")),
                                        "422": ERRORS["422"]}}},
+            "/login": {"post": {
+                "summary": "Trade a tenant's name and token for a session token (when tenants "
+                           "are configured)", "security": [],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["username", "password"], "properties": {
+                        "username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {"200": _resp("session token", {"type": "object", "properties": {
+                    "token": {"type": "string"}}}), "401": _resp("refused", _ref("Error"))}}},
+            "/events": {"get": {"summary": "Server-sent events: graph and NF state changes",
+                                "responses": {"200": {"description": "text/event-stream"}}}},
             "/capabilities": {"get": {"summary": "Functional, infrastructure and resource "
                                                  "capabilities",
                                       "responses": {"200": _resp("capabilities",
@@ -75,7 +85,12 @@ def document(version):
             "/healthz": {"get": {"summary": "Liveness",
                                  "responses": {"200": _resp("ok", {"type": "object"})}}},
         },
-        "components": {"schemas": {
+        "security": [{"token": []}, {"bearer": []}, {}],
+        "components": {
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+                "bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {
                 "error": {"type": "string"}, "path": {"type": "string", "nullable": True},
                 "fault": {"type": "string"}}},

@@ -61,4 +61,5 @@ class Folder:
 class Store:
     def __init__(self, state_dir, run_dir):
         self.desired = Folder(Path(state_dir) / "graphs")
+        self.owners = Folder(Path(state_dir) / "owners")     # graph id → tenant
         self.runtime = Folder(Path(run_dir) / "graphs", durable=False)

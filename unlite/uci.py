@@ -175,9 +175,17 @@ def apply_serve_args(a):
             raise UciError(f"{a.uci}:{s.line}: a tenant section needs a name "
                            f"(config tenant 'NAME')")
         tokens = s.options.get("token", [])
-        tenants[s.name] = [tokens] if isinstance(tokens, str) else list(tokens)
+        tokens = [tokens] if isinstance(tokens, str) else list(tokens)
+        where = f"{a.uci}:{s.line}: tenant '{s.name}'"
+        if not tokens:
+            warnings.append(f"{where} has no token: it cannot log in")
+        for tok in tokens:
+            if len(tok) < 16:
+                raise UciError(f"{where}: a token must be at least 16 characters")
+        ifaces = s.options.get("interface", [])
+        tenants[s.name] = {
+            "tokens": tokens,
+            "interfaces": [ifaces] if isinstance(ifaces, str) else list(ifaces),
+            "admin": truth(s.options.get("admin", "0"), f"{where} option admin")}
     a.tenants = tenants
-    if tenants:
-        warnings.append(f"{a.uci}: {len(tenants)} tenant(s) configured, but this version does "
-                        f"not check tokens yet: keep 'listen' on a loopback address")
     return warnings

@@ -52,8 +52,9 @@ def check(graph):
                 f"{ep.path}.host-stack.configuration")
 
 
-def plan(graph):
-    """{end-point id: EpLink} for the graph's internal and host-stack end-points."""
+def plan(graph, scope=""):
+    """{end-point id: EpLink} for the graph's internal and host-stack end-points. ``scope``
+    (the owning tenant) keeps one tenant's internal groups apart from another's."""
     out = {}
     for ep in graph.endpoints:
         if ep.type not in KINDS:
@@ -62,7 +63,7 @@ def plan(graph):
         if ep.type == "internal":
             group = ep.params["internal-group"]
             out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uli{h}", f"ulj{h}",
-                                bridge=f"ulg{_h(group, n=11)}")
+                                bridge=f"ulg{_h(scope, group, n=11)}")
         else:
             out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uls{h}", f"ulh{h}",
                                 ip=ep.params.get("ipv4"))
