@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import network, sh
+from . import faults, network, sh
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
@@ -217,13 +217,14 @@ class Node:
         with self.lock:
             old = self.graphs.get(gid)
             self._check_tenant(graph, tenant)
-            new_owner = tenant is not None and self._owner(gid) is None
+            # a new graph gets its caller as owner (over any stale record a crash left)
+            new_owner = tenant is not None and old is None and gid not in self.failed
             try:
                 if new_owner:                  # before the deploy: it scopes internal groups
                     self.store.owners.put(gid, {"tenant": tenant.name})
                 self._deploy(graph, old)
             except Exception as e:
-                if new_owner and old is None and gid not in self.failed:
+                if new_owner:
                     self.store.owners.delete(gid)
                 self._publish(gid, "graph", {"id": gid, "event": "failed",
                                              "status": "complete" if old else "absent",
@@ -240,11 +241,14 @@ class Node:
             d = self.graphs.get(gid)
             if d is not None:
                 self.switch.remove(gid, d.chains)
+                faults.point("delete:unsteered")
                 self.compute.teardown(reversed(list(d.instances.values())))
                 endpoints.delete(d.links.values())
+                faults.point("delete:freed")
                 del self.graphs[gid]
             self.failed.pop(gid, None)
             self.store.runtime.delete(gid)
+            faults.point("delete:forgotten")
             self.store.desired.delete(gid)
             self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
             self.store.owners.delete(gid)
@@ -272,19 +276,34 @@ class Node:
             "instances": [i.to_dict() for i in (list(old.instances.values()) if old else [])
                           + fresh],
             "links": [ln.to_dict() for ln in list(old_links.values()) + fresh_links]})
-        made = []
+        faults.point("deploy:recorded")
+        made, steered = [], False
         try:
             endpoints.create(fresh_links)
             for inst in fresh:
                 made.append(inst)
                 self.compute.create(inst)
                 self.compute.start(inst)
+                faults.point("deploy:started")
             new.chains = self.switch.compile(graph, self._devices(graph, new))
             rec = self.store.runtime.get(graph.id)
             rec["chains_next"] = new.chains             # recorded before the switch has it
             self.store.runtime.put(graph.id, rec)
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
+            steered = True
+            faults.point("deploy:steered")
+            if store:                                   # the commit point
+                self.store.desired.put(graph.id, graph.doc)
         except BaseException:
+            if steered:                                 # put the old rules back first
+                try:
+                    if old:
+                        self.switch.apply(graph.id, new.chains, old.chains)
+                    else:
+                        self.switch.remove(graph.id, new.chains)
+                except (SteeringError, sh.CommandError) as e:
+                    log.error("graph %s: could not restore the previous rules: %s",
+                              graph.id, e)
             self.compute.teardown(reversed(made))
             endpoints.delete(fresh_links)
             if old:
@@ -296,8 +315,7 @@ class Node:
         self.compute.teardown(reversed(gone))
         endpoints.delete(gone_links)
         self.store.runtime.put(graph.id, new.record())
-        if store:
-            self.store.desired.put(graph.id, graph.doc)
+        faults.point("deploy:stored")
 
     def _check_endpoints(self, graph):
         """Every end-point's interface exists, is not unlite's own, and its traffic belongs
@@ -352,7 +370,11 @@ class Node:
             self.compute.teardown([Instance.from_dict(d) for d in rec.get("instances", [])])
             endpoints.delete([EpLink(**ln) for ln in rec.get("links", [])])
             self.store.runtime.delete(gid)
-        for gid in self.store.desired.keys():
+        desired = set(self.store.desired.keys())
+        for gid in self.store.owners.keys():
+            if gid not in desired:                 # left by a crash during a first deploy
+                self.store.owners.delete(gid)
+        for gid in sorted(desired):
             doc = self.store.desired.get(gid)
             try:
                 with self.lock:
