@@ -178,6 +178,7 @@ def test_luci_package_contents(built):
     pkg = ipk.read(built["ipks"]["luci-app-unlite"].read_bytes())
     assert pkg.files() == ["/usr/share/luci/menu.d/luci-app-unlite.json",
                            "/usr/share/rpcd/acl.d/luci-app-unlite.json",
+                           "/www/luci-static/resources/unlite/graph.js",
                            "/www/luci-static/resources/view/unlite/graphs.js"]
     assert pkg.fields["Depends"] == "luci-base, unlite" and pkg.fields["Section"] == "luci"
 

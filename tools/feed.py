@@ -152,6 +152,9 @@ def unlite_package(ver):
             continue
         files["/usr/lib/unlite/unlite/" + p.relative_to(src).as_posix()] = (p.read_bytes(),
                                                                             0o644)
+    for p in sorted((src / "ui").iterdir()):            # the dashboard the daemon serves at /ui
+        if p.suffix in (".html", ".js", ".css"):
+            files["/usr/lib/unlite/unlite/ui/" + p.name] = (p.read_bytes(), 0o644)
     return ipk.Package(
         name="unlite", version=ver, section="net", depends=list(UNLITE_DEPENDS),
         source="feeds/unlite/unlite", url=URL,
@@ -167,6 +170,7 @@ def unlite_package(ver):
 
 def luci_package(ver):
     paths = ["/www/luci-static/resources/view/unlite/graphs.js",
+             "/www/luci-static/resources/unlite/graph.js",       # the drawing core (a link)
              "/usr/share/luci/menu.d/luci-app-unlite.json",
              "/usr/share/rpcd/acl.d/luci-app-unlite.json"]
     return ipk.Package(

@@ -14,6 +14,8 @@ have iperf3   || need="$need iperf3"
 have nc       || need="$need netcat-openbsd"
 have ovs-vswitchd || [ -x /usr/sbin/ovs-vswitchd ] || need="$need openvswitch-switch"
 have signify-openbsd || need="$need signify-openbsd"
+have chromium || need="$need chromium fonts-liberation"
+have chromedriver || need="$need chromium-driver"
 have python3  || need="$need python3"
 python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
 [ -z "$need" ] && exit 0

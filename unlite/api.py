@@ -130,7 +130,8 @@ def read_body():
 
 
 def make_app(node):
-    app = bottle.Bottle(autojson=False)
+    app = bottle.Bottle()
+    app.uninstall(bottle.JSONPlugin)         # every route answers with _json() itself
     app.install(ErrorPlugin())
     app.install(AuthPlugin(node.tenants))
 

@@ -11,11 +11,15 @@
  * luci-app-unlite): list/status/capabilities need read access, put/delete write access.
  * The plugin answers {"error": ..., "path": ...} when a call fails; unwrap() turns that into an
  * exception so every caller shows it the same way.
+ * The selected graph is drawn by the drawing core the daemon's /ui dashboard uses too
+ * (/luci-static/resources/unlite/graph.js, loaded with L.require): its status is read every
+ * 2 s. Without that file the page works as before, without the drawing.
  */
 
 var callList = rpc.declare({ object: 'unlite', method: 'list', reject: true });
 var callCapabilities = rpc.declare({ object: 'unlite', method: 'capabilities', reject: true });
 var callStatus = rpc.declare({ object: 'unlite', method: 'status', params: [ 'id' ], reject: true });
+var callGet = rpc.declare({ object: 'unlite', method: 'get', params: [ 'id' ], reject: true });
 var callPut = rpc.declare({ object: 'unlite', method: 'put', params: [ 'id', 'graph' ], reject: true });
 var callDelete = rpc.declare({ object: 'unlite', method: 'delete', params: [ 'id' ], reject: true });
 
@@ -47,7 +51,8 @@ function settle(p) {
 
 return view.extend({
 	load: function() {
-		return Promise.all([ settle(callList()), settle(callCapabilities()) ]);
+		return Promise.all([ settle(callList()), settle(callCapabilities()),
+			L.require('unlite.graph').catch(function(e) { return null; }) ]);
 	},
 
 	renderGraphs: function(res) {
@@ -68,8 +73,12 @@ return view.extend({
 			E('th', { 'class': 'th cbi-section-actions' }, '')
 		]) ];
 
+		if (!this.selected || !graphs.some(L.bind(function(g) { return g.id == this.selected; }, this)))
+			this.select(graphs[0].id);
+
 		graphs.forEach(L.bind(function(g) {
-			rows.push(E('tr', { 'class': 'tr' }, [
+			rows.push(E('tr', { 'class': 'tr', 'data-graph': g.id,
+				'style': g.id == this.selected ? 'font-weight:bold' : '' }, [
 				E('td', { 'class': 'td' }, g.id),
 				E('td', { 'class': 'td' }, g.name || '-'),
 				E('td', { 'class': 'td' }, g.status || '?'),
@@ -81,6 +90,11 @@ return view.extend({
 				E('td', { 'class': 'td cbi-section-actions' }, [
 					E('button', {
 						'class': 'cbi-button cbi-button-action',
+						'click': ui.createHandlerFn(this, 'handleShow', g.id)
+					}, _('Show')),
+					' ',
+					E('button', {
+						'class': 'cbi-button',
 						'click': ui.createHandlerFn(this, 'handleStatus', g.id)
 					}, _('Status')),
 					' ',
@@ -122,8 +136,53 @@ return view.extend({
 
 	refresh: function() {
 		return settle(callList()).then(L.bind(function(res) {
+			if (res.error || !(res.value.graphs || []).length)
+				this.select(null);
 			dom.content(document.getElementById('unlite-graphs'), this.renderGraphs(res));
 		}, this));
+	},
+
+	/* the drawing: graph `id` laid out anew when its document changed, else new states and
+	 * counters only */
+	select: function(id) {
+		this.selected = id;
+		this.docText = null;
+		this.svg = null;
+		var box = document.getElementById('unlite-drawing');
+		if (box)
+			dom.content(box, id ? E('em', {}, _('Loading graph %s…').format(id)) : E('em', {}, _('No graph selected.')));
+		if (id)
+			this.refreshDrawing();
+	},
+
+	refreshDrawing: function() {
+		var id = this.selected, box = document.getElementById('unlite-drawing');
+		if (!id || !box)
+			return Promise.resolve();
+		return Promise.all([ settle(callGet(id)), settle(callStatus(id)) ]).then(L.bind(function(r) {
+			if (id != this.selected)
+				return;
+			var err = r[0].error || r[1].error;
+			if (err)
+				return dom.content(box, E('p', { 'class': 'alert-message warning' }, errorText(err)));
+			document.getElementById('unlite-drawing-title').textContent =
+				_('Graph %s').format(id) + ' — ' + (r[1].value.status || '?');
+			if (!this.core)
+				return dom.content(box, E('pre', {}, JSON.stringify(r[1].value, null, 2)));
+			var text = JSON.stringify(r[0].value);
+			if (text != this.docText || !this.svg) {
+				this.docText = text;
+				this.svg = this.core.render(r[0].value, r[1].value);
+				dom.content(box, this.svg);
+			}
+			else
+				this.core.update(this.svg, r[1].value);
+		}, this));
+	},
+
+	handleShow: function(id) {
+		this.select(id);
+		return this.refresh();
 	},
 
 	handleStatus: function(id) {
@@ -161,6 +220,7 @@ return view.extend({
 		}
 		catch (e) {
 			dom.content(out, E('pre', { 'class': 'alert-message error' }, _('Not JSON: %s').format(e.message)));
+			this.markError(text, e, out);
 			return;
 		}
 		id = idField.value.trim() ||
@@ -175,15 +235,38 @@ return view.extend({
 			if (res.error) {
 				dom.content(out, E('pre', { 'class': 'alert-message error' },
 					_('Not deployed: %s').format(errorText(res.error))));
+				this.markError(text, res.error, out);
 				return;
 			}
+			this.select(id);
 			dom.content(out, E('p', { 'class': 'alert-message notice' },
 				(res.value.created ? _('Graph %s deployed.') : _('Graph %s updated.')).format(id)));
 			return this.refresh();
 		}, this));
 	},
 
+	/* the place of a deploy error in the pasted text: marked below it and selected in it
+	 * (the graph went to ubus as an object: its paths start at "$" of that text too) */
+	markError: function(text, err, out) {
+		if (!this.core)
+			return;
+		var path = String(err.path || '').replace(/^graph(?=[.[]|$)/, '$');
+		var range = /^\$./.test(path) ? this.core.locate(text, path) : null;
+		if (!range) {
+			var at = this.core.position(text, err.message);
+			range = at == null ? null : { start: at, end: at + 1 };
+		}
+		if (!range)
+			return;
+		out.appendChild(this.core.diagnostic(text, range, err.message));
+		var ta = document.getElementById('unlite-nffg');
+		ta.focus();
+		ta.setSelectionRange(range.start, Math.max(range.end, range.start + 1));
+		ta.scrollTop = (text.substring(0, range.start).split('\n').length - 4) * ta.scrollHeight / text.split('\n').length;
+	},
+
 	render: function(data) {
+		this.core = data[2];
 		var view = E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, _('Network functions')),
 			E('div', { 'class': 'cbi-map-descr' },
@@ -192,6 +275,12 @@ return view.extend({
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, _('Graphs')),
 				E('div', { 'id': 'unlite-graphs' }, this.renderGraphs(data[0]))
+			]),
+
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', { 'id': 'unlite-drawing-title' }, _('Graph')),
+				E('div', { 'id': 'unlite-drawing', 'style': 'overflow:auto' },
+					E('em', {}, this.selected ? _('Loading graph %s…').format(this.selected) : _('No graph selected.')))
 			]),
 
 			E('div', { 'class': 'cbi-section' }, [
@@ -219,6 +308,9 @@ return view.extend({
 		]);
 
 		poll.add(L.bind(this.refresh, this), 5);
+		poll.add(L.bind(this.refreshDrawing, this), 2);
+		if (this.selected)
+			window.setTimeout(L.bind(this.refreshDrawing, this), 0);
 		return view;
 	},
 

@@ -1,0 +1,1 @@
+../../../../../unlite/ui/graph.js

@@ -1,0 +1,173 @@
+"""``make soak``: many clients on a live daemon for a while; errors, latency, RSS, leaks.
+
+N client threads (each in the gateway's network namespace, each with its own pair of
+end-point interfaces so its graphs never collide with another's) loop for T seconds over:
+reads (list, status, capabilities: 60 %), deploys and updates of their graph (a bridge NF,
+a new version each time: 25 %), and deletes (15 %). Any 5xx, any unexpected 4xx or
+transport error counts as an error. At the end every graph is deleted, the daemon stopped,
+and the kernel searched for anything unlite left.
+
+    python tools/soak.py [--clients 20] [--seconds 60] [--backend nft]
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import netlab  # noqa: E402
+from bench import rss_kb  # noqa: E402
+
+CATALOG = netlab.ROOT / "build" / "nnf"
+
+
+def graph(gid, a, b, version):
+    g = {"forwarding-graph": {
+        "id": gid, "VNFs": [{"id": "nf", "name": "bridge", "ports": [
+            {"id": "inout:0"}, {"id": "inout:1"}],
+            "unify-env-variables": [{"variable": f"VERSION={version}"}]}],
+        "end-points": [{"id": "a", "type": "interface", "interface": {"if-name": a}},
+                       {"id": "b", "type": "interface", "interface": {"if-name": b}}],
+        "big-switch": {"flow-rules": [
+            {"id": f"r{i}", "priority": 10, "match": {"port_in": src},
+             "actions": [{"output_to_port": dst}]}
+            for i, (src, dst) in enumerate([("endpoint:a", "vnf:nf:inout:0"),
+                                            ("vnf:nf:inout:0", "endpoint:a"),
+                                            ("vnf:nf:inout:1", "endpoint:b"),
+                                            ("endpoint:b", "vnf:nf:inout:1")])]}}}
+    return json.dumps(g).encode()
+
+
+class Client:
+    def __init__(self, port, i, stats):
+        self.base, self.i, self.stats = f"http://127.0.0.1:{port}", i, stats
+        self.gid, self.version, self.deployed = f"soak{i}", 0, False
+        self.rng = random.Random(i)
+
+    def call(self, method, path, body=None, ok=(200, 201, 204)):
+        req = urllib.request.Request(self.base + path, data=body, method=method,
+                                     headers={"Content-Type": "application/json"})
+        t = time.perf_counter()
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            e.read()
+            status = e.code
+        except OSError as e:
+            status = f"transport: {e}"
+        self.stats.add(method, time.perf_counter() - t, status in ok, status, path)
+        return status
+
+    def step(self):
+        x = self.rng.random()
+        if x < 0.6:
+            which = self.rng.choice(["/NF-FG/", f"/NF-FG/status/{self.gid}", "/capabilities"])
+            ok = (200, 404) if "status" in which and not self.deployed else (200,)
+            self.call("GET", which, ok=ok)
+        elif x < 0.85:
+            self.version += 1
+            st = self.call("PUT", f"/NF-FG/{self.gid}",
+                           graph(self.gid, f"sa{self.i}", f"sb{self.i}", self.version))
+            self.deployed = self.deployed or st == 201
+        elif self.deployed:
+            self.call("DELETE", f"/NF-FG/{self.gid}")
+            self.deployed = False
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.lat, self.errors, self.count, self.samples = {}, 0, 0, []
+
+    def add(self, method, seconds, ok, status, path):
+        with self.lock:
+            self.count += 1
+            self.lat.setdefault(method, []).append(seconds * 1000)
+            if not ok:
+                self.errors += 1
+                if len(self.samples) < 10:
+                    self.samples.append(f"{method} {path} → {status}")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else 0.0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--backend", default="nft", choices=["nft", "tc"])
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("soak: needs root (namespaces)")
+    lab = netlab.Lab("ulsk")
+    work = Path(tempfile.mkdtemp(prefix="unlite-soak-"))
+    d, stats, left = None, Stats(), None
+    try:
+        gw = lab.ns("gw")
+        lines = []
+        for i in range(a.clients):
+            for side in "ab":
+                lines += [f"link add s{side}{i} type veth peer name s{side}{i}p",
+                          f"link set s{side}{i} up", f"link set s{side}{i}p up"]
+        netlab.sh("ip", "-n", gw, "-batch", "-", input="\n".join(lines) + "\n")
+        d = netlab.Daemon(gw, work / "d", CATALOG, backend=a.backend).start()
+        time.sleep(0.5)
+        rss0 = rss_kb(d.proc.pid) / 1024
+        clients = [Client(d.port, i, stats) for i in range(a.clients)]
+        stop = time.monotonic() + a.seconds
+
+        def run(c):
+            while time.monotonic() < stop:
+                c.step()
+
+        print(f"soak: {a.clients} clients × {a.seconds:.0f} s on backend {a.backend}…",
+              file=sys.stderr)
+        with concurrent.futures.ThreadPoolExecutor(a.clients, initializer=netlab._enter,
+                                                   initargs=(gw,)) as pool:
+            list(pool.map(run, clients))
+            list(pool.map(lambda c: c.deployed and c.call("DELETE", f"/NF-FG/{c.gid}"),
+                          clients))
+        time.sleep(0.5)
+        rss1 = rss_kb(d.proc.pid) / 1024
+        d.stop()
+        left = {k: v for k, v in netlab.unlite_objects(gw).items() if v}
+    finally:
+        if d:
+            d.stop()
+        lab.close()
+        shutil.rmtree(work, ignore_errors=True)
+    allms = [x for xs in stats.lat.values() for x in xs]
+    print(f"\nunlite soak — {a.clients} clients × {a.seconds:.0f} s, backend {a.backend}\n")
+    print("| metric | value |\n|---|---:|")
+    print(f"| requests | {stats.count} |")
+    print(f"| errors | {stats.errors} |")
+    for m, xs in sorted(stats.lat.items()):
+        print(f"| {m} p50 / p99 (ms) | {pct(xs, 50):.1f} / {pct(xs, 99):.1f} |")
+    print(f"| all p50 / p99 (ms) | {pct(allms, 50):.1f} / {pct(allms, 99):.1f} |")
+    print(f"| daemon RSS start → end (MB) | {rss0:.1f} → {rss1:.1f} ({rss1 - rss0:+.2f}) |")
+    print(f"| leaked kernel objects | {sum(len(v) for v in left.values()) if left else 0} |")
+    if stats.samples:
+        print("\nfirst errors:\n  " + "\n  ".join(stats.samples))
+    if stats.errors or left:
+        sys.exit(f"soak: {stats.errors} errors, leaks: {left or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
