@@ -113,6 +113,10 @@ def main():
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--backend", default="nft", choices=["nft", "tc"])
+    p.add_argument("--rounds", type=int, default=2,
+                   help="split the time in rounds and print RSS after each: growth that "
+                        "stops after the first round is the peak concurrency's thread "
+                        "stacks and allocator pools, growth in every round a leak")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("soak: needs root (namespaces)")
@@ -131,7 +135,7 @@ def main():
         time.sleep(0.5)
         rss0 = rss_kb(d.proc.pid) / 1024
         clients = [Client(d.port, i, stats) for i in range(a.clients)]
-        stop = time.monotonic() + a.seconds
+        rounds = []
 
         def run(c):
             while time.monotonic() < stop:
@@ -141,7 +145,11 @@ def main():
               file=sys.stderr)
         with concurrent.futures.ThreadPoolExecutor(a.clients, initializer=netlab._enter,
                                                    initargs=(gw,)) as pool:
-            list(pool.map(run, clients))
+            for _ in range(a.rounds):
+                stop = time.monotonic() + a.seconds / a.rounds
+                list(pool.map(run, clients))
+                time.sleep(0.5)
+                rounds.append(rss_kb(d.proc.pid) / 1024)
             list(pool.map(lambda c: c.deployed and c.call("DELETE", f"/NF-FG/{c.gid}"),
                           clients))
         time.sleep(0.5)
@@ -162,6 +170,9 @@ def main():
         print(f"| {m} p50 / p99 (ms) | {pct(xs, 50):.1f} / {pct(xs, 99):.1f} |")
     print(f"| all p50 / p99 (ms) | {pct(allms, 50):.1f} / {pct(allms, 99):.1f} |")
     print(f"| daemon RSS start → end (MB) | {rss0:.1f} → {rss1:.1f} ({rss1 - rss0:+.2f}) |")
+    print(f"| RSS after each round (MB) | {' → '.join(f'{r:.1f}' for r in rounds)} |")
+    if len(rounds) > 1:
+        print(f"| RSS growth after round 1 (MB) | {rounds[-1] - rounds[0]:+.2f} |")
     print(f"| leaked kernel objects | {sum(len(v) for v in left.values()) if left else 0} |")
     if stats.samples:
         print("\nfirst errors:\n  " + "\n  ".join(stats.samples))

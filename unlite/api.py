@@ -249,6 +249,7 @@ def make_app(node):
 class _Server(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128        # listen backlog: socketserver's 5 resets bursts of clients
 
 
 class _Handler(WSGIRequestHandler):
