@@ -3,12 +3,13 @@ resolver picks a flavour by what can run and by preference, and the choice shows
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 import netlab
 from conftest import bridge_graph
-from unlite.compute import freezer
+from unlite.compute import freezer, limits
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
 
@@ -165,3 +166,42 @@ def test_event_stream_tells_graph_and_nf_changes(gateway, daemon):
     assert [(k, d.get("event") or d.get("state")) for k, d in events] == [
         ("graph", "created"), ("nf", "Paused"), ("graph", "failed"), ("graph", "deleted")]
     assert events[2][1]["status"] == "complete" and "no-such-nf" in events[2][1]["error"]
+
+
+def test_a_greedy_nnf_is_contained_by_its_limits(gateway, nnf_repo, make_daemon):
+    """memory and pids limits from the template: the NF's own hog is killed and its fork
+    loop capped, while the daemon and another graph's NF keep working."""
+    gw = gateway
+    for i in (0, 2):
+        gw.addr(i, "10.20.0.1/24")
+        gw.addr(i + 1, "10.20.0.2/24")
+    bridge = (netlab.ROOT / "nnf" / "bridge" / "start").read_text().split("\n", 1)[1]
+    greedy = bridge + """
+rc=0; dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null || rc=$?     # (set -e above)
+echo $rc > "$UNLITE_RUN_DIR/dd.rc"
+( for i in $(seq 1 60); do sleep 600 & done ) >/dev/null 2>&1 &
+exit 0
+"""
+    repo = nnf_repo("greedy", {"start": greedy}, limits={"memory": "16M", "pids": 20})
+    with pytest.raises(Exception) as e:                  # refused when packed
+        nnf_repo("toosmall", {"start": "exit 0"}, limits={"memory": "1K"})
+    assert "limits" in e.value.stderr.decode()
+    d = make_daemon(nnf_dir=repo)
+    d.api("PUT", "/NF-FG/g", bridge_graph("g", nf="greedy"))
+    d.api("PUT", "/NF-FG/ok", bridge_graph("ok", ("eth2", "eth3")))
+    ns = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]["netns"]
+    rc_file = d.workdir / "run" / "nf" / ns / "dd.rc"
+    for _ in range(100):
+        if rc_file.exists() and rc_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    assert rc_file.read_text().strip() == "137", "the 64 MiB hog was OOM-killed in its group"
+    time.sleep(0.3)
+    assert 1 <= len(netlab.sh("ip", "netns", "pids", ns).stdout.split()) <= 20
+    assert gw.ping(0, "10.20.0.2"), "the greedy NF still bridges"
+    assert gw.ping(2, "10.20.0.2"), "the other graph's NF is untouched"
+    assert d.api("GET", "/healthz")[1]["status"] == "ok"
+    groups = [os.path.join(root, "unlite", ns) for _, root in limits._roots().values()]
+    assert any(os.path.isdir(g) for g in groups)
+    d.api("DELETE", "/NF-FG/g")
+    assert not any(os.path.isdir(g) for g in groups), "the NF's cgroups are removed"

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import sh
-from . import freezer
+from . import freezer, limits
 from .package import PackageError, Repository, missing_dependencies
 
 VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
@@ -64,6 +64,8 @@ class Instance:
     timeout: float
     ports: list[PortRec]
     env: list[list[str]] = field(default_factory=list)
+    limits: dict = field(default_factory=dict)          # template's memory/pids/cpu
+    cgroups: list[str] = field(default_factory=list)    # cgroup.procs files its scripts join
     state: str = "Idle"  # Idle → Starting → Active → Stopping → Idle; Failed
     fault: str | None = None
     fault_detail: str | None = None
@@ -133,7 +135,7 @@ class NativeDriver:
                  for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
         impl = t.name + (f" ({t.flavour})" if t.flavour else "")
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
-                        t.timeout, ports, [list(kv) for kv in vnf.env])
+                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits)
 
     # -- Table II ------------------------------------------------------------------------------
     def create(self, inst: Instance):
@@ -158,6 +160,11 @@ class NativeDriver:
             sh.ip_batch(inner, ns=inst.netns)
         except sh.CommandError as e:
             raise ComputeError(f"NF '{inst.nf}': cannot plumb its ports: {e.stderr}",
+                               "Unstartable") from e
+        try:
+            inst.cgroups = limits.apply(inst.netns, inst.limits)
+        except (limits.LimitError, OSError) as e:
+            raise ComputeError(f"NF '{inst.nf}': cannot apply its resource limits: {e}",
                                "Unstartable") from e
         self._script(inst, "create", "Unstartable")
 
@@ -248,6 +255,8 @@ class NativeDriver:
             sh.ip_batch([f"link del {h}" for h in left], force=True)
         for inst in insts:
             freezer.release(inst.netns)
+            if inst.limits:
+                limits.release(inst.netns)
             shutil.rmtree(self._rundir(inst), ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -276,9 +285,12 @@ class NativeDriver:
             "UNLITE_RUN_DIR": str(rd), "UNLITE_PKG_DIR": inst.pkg_dir,
             "UNLITE_CONFIG": str(rd / "config.json"),
         })
+        if inst.cgroups:
+            env["UNLITE_CGROUP_PROCS"] = " ".join(inst.cgroups)
         argv = ["ip", "netns", "exec", inst.netns, "/bin/sh", str(script), inst.graph, inst.nf,
                 str(len(inst.ports))] + [p.ifname for p in inst.ports]
-        code, tail = sh.run_script(argv, env, inst.pkg_dir, rd / "log", inst.timeout)
+        code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
+                                   rd / "log", inst.timeout)
         if code != 0:
             inst.state, inst.fault, inst.fault_detail = "Failed", fault, tail
             raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {action} script exited {code}"

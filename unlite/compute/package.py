@@ -74,6 +74,12 @@ class Template:
     def names(self):
         return (self.name,) + self.aliases
 
+    @property
+    def limits(self):
+        """{"memory": bytes, "pids": n, "cpu": CPUs} the NF asks for (checked at load)."""
+        from .limits import parse
+        return parse(self.raw.get("limits"))
+
     def check_ports(self, port_ids):
         """Error text if the graph's port ids (``inout:0`` ...) do not fit the template."""
         spec = {p["label"]: p for p in self.ports}
@@ -182,6 +188,11 @@ def load_template(data, source):
         bad("description", "must be a string")
     if not isinstance(data.get("env", {}), dict):
         bad("env", "must be an object {NAME: description}")
+    from .limits import LimitError, parse as parse_limits
+    try:
+        parse_limits(data.get("limits"))
+    except LimitError as e:
+        bad("limits", str(e))
     return Template(name, flavour, tuple(aliases), mt, tuple(norm_ports), tuple(norm_deps),
                     float(timeout), desc, data)
 
