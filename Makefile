@@ -43,3 +43,12 @@ clean:
 .PHONY: feed
 feed:                       ## OpenWrt ipks + signed opkg feed in build/feed (FEED_KEY=usign secret key)
 	$(PY) tools/feed.py -o build/feed $(if $(FEED_KEY),--key $(FEED_KEY))
+
+.PHONY: bench-paper
+bench-paper: deps install   ## the paper's Table IV on Fig. 4's testbed: IPsec client, firewall, NAT → results/paper/
+	sh tools/ipsec-deps.sh
+	$(BIN)/python tools/bench_paper.py $(PAPER_ARGS)
+
+.PHONY: soak
+soak: deps install          ## 20 clients × 60 s on a live daemon: errors, latency, RSS, leaks
+	$(BIN)/python tools/soak.py $(SOAK_ARGS)

@@ -60,7 +60,12 @@ EXEC_PACKAGES = {
 # kernel modules an NNF's scripts need that its template cannot name
 NNF_KMODS = {"bridge": ["kmod-bridge"], "firewall": ["kmod-bridge", "kmod-nft-bridge"],
              "firewall-ebtables": ["kmod-bridge", "kmod-nft-bridge"],
-             "nat": ["kmod-nft-nat"], "ipsec-client": ["kmod-tun"]}
+             "nat": ["kmod-nft-nat"],
+             # charon's plugins are separate OpenWrt packages the template cannot name
+             "ipsec-client": ["kmod-tun", "strongswan-mod-vici", "strongswan-mod-socket-default",
+                              "strongswan-mod-kernel-netlink", "strongswan-mod-kernel-libipsec",
+                              "strongswan-mod-kdf", "strongswan-mod-openssl",
+                              "strongswan-mod-nonce", "strongswan-mod-random"]}
 
 POSTINST = """#!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0

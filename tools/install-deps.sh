@@ -18,12 +18,15 @@ have chromium || need="$need chromium fonts-liberation"
 have chromedriver || need="$need chromium-driver"
 have python3  || need="$need python3"
 python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
-[ -z "$need" ] && exit 0
-if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: missing:$need — run as root (or install them yourself)" >&2
-    exit 1
+if [ -n "$need" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing:$need — run as root (or install them yourself)" >&2
+        exit 1
+    fi
+    echo "install-deps: installing$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $need
 fi
-echo "install-deps: installing$need"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends $need
+# strongSwan for the ipsec-client NNF, without letting it start a system-wide charon
+sh "$(dirname "$0")/ipsec-deps.sh"

@@ -3,13 +3,17 @@
 ``Node.put(id, doc)`` deploys a new graph or updates a running one by difference:
 
 1. parse and validate (model), ask the backend what it can carry, check the end-points
-   exist and belong to no other graph, plan every NF instance (package, dependencies, names);
-2. record the plan (runtime record), then create and start only the NF instances that are
-   new or changed — a changed NF gets a new instance beside the old one (make before break);
+   exist and belong to no other graph (and to the caller, with tenants), plan every NF
+   instance (resolved package, dependencies, names);
+2. record the plan (runtime record), then create only the NF instances that are new or
+   changed — a changed NF gets a new instance beside the old one — and the end-point devices;
 3. steer: one backend transaction that rewrites only the chains whose rules changed;
-4. stop and delete the instances nobody uses any more; store the desired graph.
+4. start the new instances (they can already talk through the graph), store the desired
+   graph (the commit point), then stop and delete the instances nobody uses any more.
 
-Any failure in 1–3 undoes what 2 made and leaves the previous version running untouched.
+Any failure before the commit point puts the old rules back, undoes what 2 made and leaves
+the previous version running. A delete stops the NFs while they are still steered, then
+removes the rules, then frees everything.
 Mutations are serialised by one lock; reads never take it.
 """
 from __future__ import annotations
@@ -240,9 +244,12 @@ class Node:
             self._must_see(gid, tenant)
             d = self.graphs.get(gid)
             if d is not None:
+                insts = list(reversed(list(d.instances.values())))
+                for inst in insts:          # stop while still steered: an NF's goodbye
+                    self.compute.stop(inst)  # (an IPsec client's IKE DELETE) gets out
                 self.switch.remove(gid, d.chains)
                 faults.point("delete:unsteered")
-                self.compute.teardown(reversed(list(d.instances.values())))
+                self.compute.teardown(insts, stop=False)
                 endpoints.delete(d.links.values())
                 faults.point("delete:freed")
                 del self.graphs[gid]
@@ -283,15 +290,18 @@ class Node:
             for inst in fresh:
                 made.append(inst)
                 self.compute.create(inst)
-                self.compute.start(inst)
-                faults.point("deploy:started")
             new.chains = self.switch.compile(graph, self._devices(graph, new))
             rec = self.store.runtime.get(graph.id)
             rec["chains_next"] = new.chains             # recorded before the switch has it
             self.store.runtime.put(graph.id, rec)
+            # Steer, then start: a start script can already talk through its graph (a VPN
+            # client reaching its server, a DHCP client its server).
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
             steered = True
             faults.point("deploy:steered")
+            for inst in fresh:
+                self.compute.start(inst)
+                faults.point("deploy:started")
             if store:                                   # the commit point
                 self.store.desired.put(graph.id, graph.doc)
         except BaseException:
