@@ -399,8 +399,11 @@ class Node:
         """Remove every kernel object (desired graphs stay stored for the next start)."""
         with self.lock:
             for gid, d in list(self.graphs.items()):
+                insts = list(reversed(list(d.instances.values())))
+                for inst in insts:                     # as delete: stop while steered
+                    self.compute.stop(inst)
                 self.switch.remove(gid, d.chains)
-                self.compute.teardown(reversed(list(d.instances.values())))
+                self.compute.teardown(insts, stop=False)
                 endpoints.delete(d.links.values())
                 self.store.runtime.delete(gid)
             self.graphs.clear()
