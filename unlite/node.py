@@ -232,7 +232,7 @@ class Node:
                     self.store.owners.delete(gid)
                 self._publish(gid, "graph", {"id": gid, "event": "failed",
                                              "status": "complete" if old else "absent",
-                                              "error": getattr(e, "message", str(e))})
+                                             "error": getattr(e, "message", str(e))})
                 raise
             self.failed.pop(gid, None)
             self._publish(gid, "graph", {"id": gid, "event": "updated" if old else "created",
