@@ -101,6 +101,49 @@ class Switch:
         raise NotImplementedError
 
 
+_PORT_FIELDS = ("source_port", "dest_port", "sctp_src", "sctp_dst")
+
+
+def implied_ether_type(f):
+    """The EtherType a rule's match fields ``f`` imply when it names none (None: any)."""
+    if any(k.startswith(("ipv6_", "icmpv6")) for k in f):
+        return 0x86DD
+    if any(k.startswith("arp_") for k in f):
+        return 0x0806
+    if any(k.startswith(("ipv4_", "ip_", "icmpv4")) or k in ("protocol",) + _PORT_FIELDS
+           for k in f):
+        return 0x0800
+    if any(k.startswith("mpls_") for k in f):
+        return 0x8847
+    return None
+
+
+def implied_l4(f):
+    """The IP protocol a rule matches: its ``protocol``, or what ICMP/SCTP fields imply."""
+    if "protocol" in f:
+        return f["protocol"]
+    if "icmpv4_type" in f or "icmpv4_code" in f:
+        return 1
+    if "icmpv6_type" in f or "icmpv6_code" in f:
+        return 58
+    if "sctp_src" in f or "sctp_dst" in f:
+        return 132
+    return None
+
+
+def port_fields(f, l4, backend, path):
+    """(field, value) of the rule's L4 port fields; refused unless the protocol has ports
+    (a backend that matches fixed fields cannot say "any protocol's port")."""
+    out = []
+    for key in _PORT_FIELDS:
+        if key in f:
+            if l4 not in (6, 17, 132):
+                raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
+                                    f"with the {backend} backend", f"{path}.{key}")
+            out.append((key, f[key]))
+    return out
+
+
 def rules_by_port(graph):
     """The graph's rules in evaluation order (priority high → low, then id)."""
     return sorted(graph.rules, key=lambda r: (-r.priority, r.id))

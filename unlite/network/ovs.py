@@ -29,7 +29,8 @@ import re
 import zlib
 
 from .. import sh
-from .base import SteeringError, Switch, rules_by_port
+from .base import (SteeringError, Switch, implied_ether_type, implied_l4, port_fields,
+                   rules_by_port)
 
 BRIDGE = "ul-lsi0"
 OF = ["-O", "OpenFlow13"]
@@ -87,17 +88,7 @@ class OvsSwitch(Switch):
         m = [f"in_port={src.dev}"]
         if src.vlan is not None:
             m.append(f"dl_vlan={src.vlan}")
-        et = f.get("ether_type")
-        if et is None:
-            if any(k.startswith(("ipv6_", "icmpv6")) for k in f):
-                et = 0x86DD
-            elif any(k.startswith("arp_") for k in f):
-                et = 0x0806
-            elif any(k.startswith(("ipv4_", "ip_", "icmpv4")) or k in (
-                    "protocol", "source_port", "dest_port", "sctp_src", "sctp_dst") for k in f):
-                et = 0x0800
-            elif any(k.startswith("mpls_") for k in f):
-                et = 0x8847
+        et = f.get("ether_type") or implied_ether_type(f)
         if "vlan_id" in f:
             m.append(f"dl_vlan={f['vlan_id']}")
         if "vlan_pcp" in f:
@@ -115,22 +106,13 @@ class OvsSwitch(Switch):
                 mask = f.get(key + "_mask")
                 m.append(f"{name}={str(f[key]).split('/')[0] if mask else f[key]}"
                          + (f"/{mask}" if mask else ""))
-        proto = f.get("protocol")
-        if proto is None and ("icmpv4_type" in f or "icmpv4_code" in f):
-            proto = 1
-        if proto is None and ("icmpv6_type" in f or "icmpv6_code" in f):
-            proto = 58
-        if proto is None and ("sctp_src" in f or "sctp_dst" in f):
-            proto = 132
+        proto = implied_l4(f)
         if proto is not None:
             m.append(f"nw_proto={proto}")
-        for key, name in (("source_port", "tp_src"), ("dest_port", "tp_dst"),
-                          ("sctp_src", "tp_src"), ("sctp_dst", "tp_dst")):
-            if key in f:
-                if proto not in (6, 17, 132):
-                    raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
-                                        "with the ovs backend", f"{rule.path}.match.{key}")
-                m.append(f"{name}={f[key]}")
+        path = f"{rule.path}.match"
+        tp = {"source_port": "tp_src", "sctp_src": "tp_src", "dest_port": "tp_dst",
+              "sctp_dst": "tp_dst"}
+        m += [f"{tp[key]}={value}" for key, value in port_fields(f, proto, self.name, path)]
         simple = {"ip_dscp": "ip_dscp", "ip_ecn": "nw_ecn", "icmpv4_type": "icmp_type",
                   "icmpv4_code": "icmp_code", "icmpv6_type": "icmpv6_type",
                   "icmpv6_code": "icmpv6_code", "arp_opcode": "arp_op", "arp_sha": "arp_sha",
@@ -142,8 +124,7 @@ class OvsSwitch(Switch):
                 m.append(f"{name}={f[key]}")
         if ("ipv6_nd_target" in f or "ipv6_nd_sll" in f or "ipv6_nd_tll" in f) \
                 and "icmpv6_type" not in f:
-            raise SteeringError("ipv6_nd_* fields need icmpv6_type 135 or 136",
-                                f"{rule.path}.match")
+            raise SteeringError("ipv6_nd_* fields need icmpv6_type 135 or 136", path)
         acts = []
         tagged = src.vlan is not None          # the packet as it stands when actions run
         if tagged:

@@ -30,7 +30,8 @@ import json
 import os
 
 from .. import sh
-from .base import SteeringError, Switch, outputs, rules_by_port
+from .base import (SteeringError, Switch, implied_ether_type, implied_l4, outputs,
+                   port_fields, rules_by_port)
 
 SINK_PREF = 50000
 SINK_DEV = "ulsink"          # node side of the drop sink; its peer is "sink0" in SINK_NS
@@ -70,21 +71,13 @@ def _net(value, mask, path):
         raise SteeringError(f"{value}/{mask}: {e}", path) from e
 
 
+_FLOWER_PORT = {"source_port": "src_port", "sctp_src": "src_port", "dest_port": "dst_port",
+                "sctp_dst": "dst_port"}
+_U32_PORT = {"source_port": "sport", "sctp_src": "sport", "dest_port": "dport",
+             "sctp_dst": "dport"}
 _PROTO_NAMES = {(6, 0x0800): "tcp", (17, 0x0800): "udp", (132, 0x0800): "sctp",
                 (1, 0x0800): "icmp", (6, 0x86DD): "tcp", (17, 0x86DD): "udp",
                 (132, 0x86DD): "sctp", (58, 0x86DD): "icmpv6"}
-
-
-def _implied_type(f):
-    """The EtherType a rule's fields imply when it gives none (None: any)."""
-    if any(k.startswith(("ipv6_", "icmpv6")) for k in f):
-        return 0x86DD
-    if any(k.startswith("arp_") for k in f):
-        return 0x0806
-    if any(k.startswith(("ipv4_", "ip_", "icmpv4")) or k in (
-            "protocol", "source_port", "dest_port", "sctp_src", "sctp_dst") for k in f):
-        return 0x0800
-    return None
 
 
 class TcSwitch(Switch):
@@ -181,19 +174,13 @@ class TcSwitch(Switch):
         """Flower keys are named, not offsets: no assumption about IP options."""
         f = dict(rule.match.fields)
         path = f"{rule.path}.match"
-        proto = f.get("ether_type") or _implied_type(f)
+        proto = f.get("ether_type") or implied_ether_type(f)
         k = []
         for key, mk, name in (("dest_mac", "eth_dst_mask", "dst_mac"),
                               ("source_mac", "eth_src_mask", "src_mac")):
             if key in f:
                 k.append(f"{name} {f[key]}" + (f"/{f[mk]}" if mk in f else ""))
-        l4 = f.get("protocol")
-        if l4 is None and ("icmpv4_type" in f or "icmpv4_code" in f):
-            l4 = 1
-        if l4 is None and ("icmpv6_type" in f or "icmpv6_code" in f):
-            l4 = 58
-        if l4 is None and ("sctp_src" in f or "sctp_dst" in f):
-            l4 = 132
+        l4 = implied_l4(f)
         if l4 is not None:      # tc parses port/type keys only after a named protocol
             k.append(f"ip_proto {_PROTO_NAMES.get((l4, proto), l4)}")
         for key, name in (("ipv4_src", "src_ip"), ("ipv4_dst", "dst_ip"),
@@ -201,13 +188,7 @@ class TcSwitch(Switch):
                           ("arp_spa", "arp_sip"), ("arp_tpa", "arp_tip")):
             if key in f:
                 k.append(f"{name} {_net(f[key], f.get(key + '_mask'), path)}")
-        for key, name in (("source_port", "src_port"), ("dest_port", "dst_port"),
-                          ("sctp_src", "src_port"), ("sctp_dst", "dst_port")):
-            if key in f:
-                if l4 not in (6, 17, 132):
-                    raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
-                                        "with the tc backend", f"{path}.{key}")
-                k.append(f"{name} {f[key]}")
+        k += [f"{_FLOWER_PORT[key]} {value}" for key, value in port_fields(f, l4, self.name, path)]
         if "ip_dscp" in f or "ip_ecn" in f:
             val = (f.get("ip_dscp", 0) << 2) | f.get("ip_ecn", 0)
             mask = (0xFC if "ip_dscp" in f else 0) | (0x03 if "ip_ecn" in f else 0)
@@ -229,14 +210,7 @@ class TcSwitch(Switch):
     def _u32_text(self, rule, attach):
         f = dict(rule.match.fields)
         path = f"{rule.path}.match"
-        v6 = f.get("ether_type") == 0x86DD or any(k.startswith(("ipv6_", "icmpv6")) for k in f)
-        arp = f.get("ether_type") == 0x0806 or any(k.startswith("arp_") for k in f)
-        proto = f.get("ether_type") or (0x86DD if v6 else 0x0806 if arp else
-                                        0x0800 if any(k.startswith(("ipv4_", "ip_", "icmpv4"))
-                                                      or k in ("protocol", "source_port",
-                                                               "dest_port", "sctp_src",
-                                                               "sctp_dst") for k in f)
-                                        else None)
+        proto = f.get("ether_type") or implied_ether_type(f)
         if proto not in (None, 0x0800, 0x86DD, 0x0806) and any(
                 k not in ("ether_type", "source_mac", "dest_mac", "eth_src_mask",
                           "eth_dst_mask") for k in f):
@@ -254,16 +228,12 @@ class TcSwitch(Switch):
         if "protocol" in f:
             m.append(f"match {ip} protocol {f['protocol']} 0xff")
         l4 = f.get("protocol")
-        for key, sel in (("source_port", "sport"), ("dest_port", "dport"),
-                         ("sctp_src", "sport"), ("sctp_dst", "dport")):
-            if key in f:
-                if key.startswith("sctp") and l4 is None:
-                    m.append(f"match {ip} protocol 132 0xff")
-                    l4 = 132
-                if l4 not in (6, 17, 132):
-                    raise SteeringError(f"{key} needs protocol tcp (6), udp (17) or sctp (132) "
-                                        "with the tc backend", f"{path}.{key}")
-                m.append(f"match {ip} {sel} {f[key]} 0xffff")
+        if l4 is None and ("sctp_src" in f or "sctp_dst" in f) \
+                and not ("source_port" in f or "dest_port" in f):   # those need a protocol
+            m.append(f"match {ip} protocol 132 0xff")
+            l4 = 132
+        m += [f"match {ip} {_U32_PORT[key]} {value} 0xffff"
+              for key, value in port_fields(f, l4, self.name, path)]
         if proto == 0x0800:
             if "ip_dscp" in f or "ip_ecn" in f:
                 val = (f.get("ip_dscp", 0) << 2) | f.get("ip_ecn", 0)
