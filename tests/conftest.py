@@ -101,7 +101,6 @@ def make_daemon(gateway, tmp_path):
         daemons.append(d)
         return d.start()
 
-    start.catalog = CATALOG
     yield start
     for d in daemons:
         d.stop()

@@ -45,11 +45,8 @@ def _whole(gw, version):
         assert gw.ping(0, "10.20.0.2")
 
 
-def _daemon(gw, make_daemon, fault=None, workdir=None):
-    env = dict(os.environ, UNLITE_FAULT=fault) if fault else None
-    if workdir is None:
-        return make_daemon(env=env)
-    return netlab.Daemon(gw.ns, workdir, make_daemon.catalog, backend="nft", env=env).start()
+def _daemon(make_daemon, fault):
+    return make_daemon(env=dict(os.environ, UNLITE_FAULT=fault))
 
 
 def _crash(d, *call):
@@ -75,7 +72,7 @@ def test_kill_9_at_each_step_then_restart(gateway, make_daemon, op, where, after
     gw = gateway
     gw.addr(0, "10.20.0.1/24")
     gw.addr(1, "10.20.0.2/24")
-    d = _daemon(gw, make_daemon, f"{where}=kill")
+    d = _daemon(make_daemon, f"{where}=kill")
     if op == "deploy":
         _crash(d, "PUT", "/NF-FG/g1", V1)
     else:
@@ -84,7 +81,7 @@ def test_kill_9_at_each_step_then_restart(gateway, make_daemon, op, where, after
             _crash(d, "PUT", "/NF-FG/g1", V2)
         else:
             _crash(d, "DELETE", "/NF-FG/g1")
-    again = _daemon(gw, make_daemon, workdir=d.workdir)
+    again = d.restarted(env=None)                 # the same node, without the fault
     try:
         assert _version(again) == after
         _whole(gw, after)
@@ -100,7 +97,7 @@ def test_an_error_at_each_step_keeps_the_old_version(gateway, make_daemon, op, w
     gw = gateway
     gw.addr(0, "10.20.0.1/24")
     gw.addr(1, "10.20.0.2/24")
-    d = _daemon(gw, make_daemon, f"{where}{'@2' if op == 'update' else ''}=fail")
+    d = _daemon(make_daemon, f"{where}{'@2' if op == 'update' else ''}=fail")
     if op == "update":
         d.api("PUT", "/NF-FG/g1", V1)
     with pytest.raises(netlab.ApiError) as e:

@@ -131,38 +131,12 @@ def test_stop_start_pause_resume_one_nf(gateway, nnf_repo, make_daemon):
 
 def test_event_stream_tells_graph_and_nf_changes(gateway, daemon):
     """GET /events (server-sent events) while a graph is deployed, paused, failed, deleted."""
-    import concurrent.futures
-    import json as _json
-    import urllib.request
-    events, ready = [], concurrent.futures.Future()
-
-    def listen():
-        with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/events", timeout=20) as r:
-            assert r.headers["Content-Type"].startswith("text/event-stream")
-            ready.set_result(True)
-            kind = None
-            for raw in r:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    events.append((kind, _json.loads(line[6:])))
-                    if kind == "graph" and events[-1][1]["event"] == "deleted":
-                        return
-
-    pool = concurrent.futures.ThreadPoolExecutor(1, initializer=netlab._enter,
-                                                 initargs=(gateway.ns,))
-    done = pool.submit(listen)
-    try:
-        ready.result(timeout=10)
+    with daemon.events() as events:
         daemon.api("PUT", "/NF-FG/e", bridge_graph("e"))
         daemon.api("POST", "/NF-FG/e/VNFs/nf1/pause")
         with pytest.raises(netlab.ApiError):
             daemon.api("PUT", "/NF-FG/e", bridge_graph("e", nf="no-such-nf"))
         daemon.api("DELETE", "/NF-FG/e")
-        done.result(timeout=20)
-    finally:
-        pool.shutdown(wait=False)
     assert [(k, d.get("event") or d.get("state")) for k, d in events] == [
         ("graph", "created"), ("nf", "Paused"), ("graph", "failed"), ("graph", "deleted")]
     assert events[2][1]["status"] == "complete" and "no-such-nf" in events[2][1]["error"]

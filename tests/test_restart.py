@@ -18,13 +18,6 @@ def _kill9(d):
     d.proc.wait()
 
 
-def _restart(gateway, d):
-    """A new daemon on the same state and run directories."""
-    again = netlab.Daemon(gateway.ns, d.workdir, d.nnf_dir, backend=gateway.backend,
-                          env=gateway.ovs.env if gateway.ovs else None)
-    return again.start()
-
-
 def test_kill_9_then_restart_cleans_and_redeploys(gateway, make_daemon):
     gw = gateway
     gw.addr(0, "10.20.0.1/24")
@@ -34,7 +27,7 @@ def test_kill_9_then_restart_cleans_and_redeploys(gateway, make_daemon):
     assert gw.ping(0, "10.20.0.2")
     before = netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)
     _kill9(d)                                   # objects stay behind, recorded
-    d2 = _restart(gw, d)
+    d2 = d.restarted()
     try:
         assert gw.ping(0, "10.20.0.2"), "the graph is back"
         after = netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)
@@ -61,7 +54,7 @@ def test_reboot_brings_every_graph_back(gateway, make_daemon):
     netlab.sh("ip", "netns", "exec", gw.ns, "nft", "flush", "ruleset")
     for dev in netlab.unlite_objects(gw.ns)["tc-qdiscs"]:
         netlab.sh("tc", "-n", gw.ns, "qdisc", "del", "dev", dev, "clsact", check=False)
-    d2 = _restart(gw, d)
+    d2 = d.restarted()
     try:
         assert gw.ping(0, "10.20.0.2")
         assert sorted(g["forwarding-graph"]["id"]

@@ -120,33 +120,11 @@ def test_tenants_internal_groups_are_their_own(gateway, tenanted):
 
 
 def test_event_stream_shows_a_tenant_only_its_own_graphs(tenanted):
-    import concurrent.futures
-    import json
-    import urllib.request
-    d, seen, ready = tenanted, [], concurrent.futures.Future()
-
-    def listen():
-        req = urllib.request.Request(f"http://127.0.0.1:{d.port}/events",
-                                     headers={"Authorization": f"Bearer {ALICE}"})
-        with urllib.request.urlopen(req, timeout=20) as r:
-            ready.set_result(True)
-            for raw in r:
-                line = raw.decode()
-                if line.startswith("data: "):
-                    seen.append(json.loads(line[6:]))
-                    if seen[-1].get("event") == "deleted":
-                        return
-
-    pool = concurrent.futures.ThreadPoolExecutor(1, initializer=netlab._enter,
-                                                 initargs=(d.ns,))
-    done = pool.submit(listen)
-    try:
-        ready.result(timeout=10)
+    d = tenanted
+    with d.events(token=ALICE) as events:
         d.api("PUT", "/NF-FG/b", bridge_graph("b", ("eth2", "eth3")), token=BOB)
         d.api("PUT", "/NF-FG/a", bridge_graph("a", ("eth0", "eth1")), token=ALICE)
         d.api("DELETE", "/NF-FG/b", token=BOB)
         d.api("DELETE", "/NF-FG/a", token=ALICE)
-        done.result(timeout=20)
-    finally:
-        pool.shutdown(wait=False)
+    seen = [data for _, data in events]
     assert [(e["id"], e["event"]) for e in seen] == [("a", "created"), ("a", "deleted")]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import json
 import os
@@ -192,6 +193,7 @@ class Daemon:
     def __init__(self, ns, workdir, nnf_dir=None, port=8080, backend="nft", extra=(),
                  env=None):
         self.ns, self.port, self.env = ns, port, env
+        self._args = dict(port=port, backend=backend, extra=extra, env=env)
         if backend == "ovs":
             extra = ("--ovs-datapath", "netdev", *extra)
         self.workdir = Path(workdir)
@@ -221,6 +223,46 @@ class Daemon:
             except (OSError, ApiError):
                 time.sleep(0.05)
         raise RuntimeError(f"unlite serve did not answer within {timeout}s:\n{self.log()}")
+
+    def restarted(self, **changes):
+        """A new daemon (started) on this one's namespace, state and run directories, and
+        settings; ``changes`` override some (e.g. ``env=None``)."""
+        return Daemon(self.ns, self.workdir, self.nnf_dir,
+                      **{**self._args, **changes}).start()
+
+    @contextlib.contextmanager
+    def events(self, token=None, until=lambda kind, data: data.get("event") == "deleted",
+               timeout=20):
+        """Listen to ``GET /events`` from inside the namespace while the body runs; yields
+        the list that (kind, data) events are appended to, and at exit waits until an event
+        for which ``until(kind, data)`` holds has arrived."""
+        seen, ready = [], concurrent.futures.Future()
+
+        def listen():
+            req = urllib.request.Request(f"http://127.0.0.1:{self.port}/events", headers={
+                "Authorization": f"Bearer {token}"} if token else {})
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                if not r.headers["Content-Type"].startswith("text/event-stream"):
+                    raise AssertionError(f"/events is {r.headers['Content-Type']}")
+                ready.set_result(True)
+                kind = None
+                for raw in r:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        seen.append((kind, json.loads(line[6:])))
+                        if until(*seen[-1]):
+                            return
+
+        pool = concurrent.futures.ThreadPoolExecutor(1, initializer=_enter, initargs=(self.ns,))
+        done = pool.submit(listen)
+        try:
+            ready.result(timeout=10)
+            yield seen
+            done.result(timeout=timeout)
+        finally:
+            pool.shutdown(wait=False)
 
     def log(self):
         try:
