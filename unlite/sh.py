@@ -109,13 +109,6 @@ def node_tag(ns_file="/proc/self/ns/net"):
     return hashlib.sha1(str(os.stat(ns_file).st_ino).encode()).hexdigest()[:4]
 
 
-def netns_list():
-    try:
-        return sorted(os.listdir("/run/netns"))
-    except FileNotFoundError:
-        return []
-
-
 def netns_pids(names):
     """PIDs of the processes inside the named namespaces (what ``ip netns pids`` does, for
     many namespaces in one pass over /proc and without an exec)."""

@@ -219,6 +219,8 @@ class NativeDriver:
             pass
 
     def delete(self, inst: Instance):
+        """Table II's delete of one stopped instance (the node frees many at once with
+        ``teardown``)."""
         self.teardown([inst], stop=False)
 
     def teardown(self, insts, stop=True):
