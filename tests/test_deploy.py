@@ -203,6 +203,65 @@ def test_update_by_difference_keeps_untouched_path_flowing(gateway, daemon):
     assert len(objects(gw)["netns"]) == 1 and len(objects(gw)["veths"]) == 2
 
 
+def _nf_log(d, ns):
+    return (d.workdir / "run" / "nf" / ns / "log").read_text()
+
+
+def test_update_hot_plugs_ports_into_the_running_nf(gateway, daemon):
+    """Paper Table II update: a graph update that adds or removes a port of an NF plugs it
+    into the running NF (its update script) — no new namespace, start runs once."""
+    gw, d = gateway, daemon
+    for i in range(3):
+        gw.addr(i, f"10.20.0.{i + 1}/24")
+    g = bridge_graph("g1")
+    d.api("PUT", "/NF-FG/g1", g)
+    ns = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]["netns"]
+    assert gw.ping(0, "10.20.0.2") and not gw.ping(0, "10.20.0.3", count=1)
+    g3 = json.loads(json.dumps(g))
+    fg = g3["forwarding-graph"]
+    fg["VNFs"][0]["ports"].append({"id": "inout:2", "name": "data-port"})
+    fg["end-points"].append({"id": "ep2", "type": "interface", "interface": {"if-name": "eth2"}})
+    fg["big-switch"]["flow-rules"] += [
+        {"id": "r4", "priority": 10, "match": {"port_in": "endpoint:ep2"},
+         "actions": [{"output_to_port": "vnf:nf1:inout:2"}]},
+        {"id": "r5", "priority": 10, "match": {"port_in": "vnf:nf1:inout:2"},
+         "actions": [{"output_to_port": "endpoint:ep2"}]}]
+    assert d.api("PUT", "/NF-FG/g1", g3)[0] == 200
+    st = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
+    assert st["netns"] == ns and st["state"] == "Active", "the same instance, still running"
+    assert [p["id"] for p in st["ports"]] == ["inout:0", "inout:1", "inout:2"]
+    assert gw.ping(0, "10.20.0.3") and gw.ping(2, "10.20.0.2"), "the new port carries traffic"
+    assert len(objects(gw)["veths"]) == 3
+    assert d.api("PUT", "/NF-FG/g1", g)[0] == 200               # and unplug it again
+    st = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
+    assert st["netns"] == ns and len(st["ports"]) == 2
+    assert len(objects(gw)["veths"]) == 2 and objects(gw)["netns"] == [ns]
+    assert gw.ping(0, "10.20.0.2") and not gw.ping(0, "10.20.0.3", count=1)
+    log = _nf_log(d, ns)
+    assert log.count("/start ") == 1 and log.count("/update ") == 2, log
+
+
+def test_failed_hot_plug_keeps_the_previous_ports(gateway, nnf_repo, make_daemon):
+    bridge = (netlab.ROOT / "nnf" / "bridge" / "start").read_text().split("\n", 1)[1]
+    repo = nnf_repo("rigid", {"start": bridge, "update": "echo 'no new ports, sorry' >&2; exit 4"})
+    d = make_daemon(nnf_dir=repo)
+    gw = gateway
+    gw.addr(0, LAN)
+    gw.addr(1, WAN)
+    g = bridge_graph(nf="rigid")
+    d.api("PUT", "/NF-FG/g1", g)
+    before = objects(gw)
+    g3 = json.loads(json.dumps(g))
+    g3["forwarding-graph"]["VNFs"][0]["ports"].append({"id": "inout:2"})
+    with pytest.raises(netlab.ApiError) as e:
+        d.api("PUT", "/NF-FG/g1", g3)
+    assert e.value.status == 422 and "no new ports" in e.value.body["error"]
+    assert objects(gw) == before, "the plugged port is gone again"
+    st = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
+    assert st["state"] == "Active" and len(st["ports"]) == 2
+    assert gw.ping(0, "10.20.0.2")
+
+
 def test_failed_update_keeps_previous_version(gateway, nnf_repo, make_daemon):
     gw = gateway
     repo = nnf_repo("broken", {"start": "echo 'cannot load rules: bad config' >&2; exit 3"},

@@ -3,6 +3,8 @@ resolver picks a flavour by what can run and by preference, and the choice shows
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 
 import pytest
@@ -179,3 +181,60 @@ exit 0
     assert any(os.path.isdir(g) for g in groups)
     d.api("DELETE", "/NF-FG/g")
     assert not any(os.path.isdir(g) for g in groups), "the NF's cgroups are removed"
+
+
+def _http_ok(gw, host, url):
+    p = gw.lab.run(gw.hosts[host], "curl", "-s", "-m", "3", url)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def test_two_graphs_share_one_single_instance_nnf(gateway, daemon, tmp_path):
+    """Paper IV-E: a ``"multitenancy": false`` NNF runs once and serves several graphs.
+    Each graph reaches it through ports of its own, so with the *same* addresses in both
+    graphs every reply still returns to the graph that asked."""
+    gw, d = gateway, daemon
+    for i, graph in enumerate("ab"):                # h1 ↔ h2 in graph a, h3 ↔ h4 in graph b
+        gw.addr(2 * i, "10.30.0.1/24")
+        gw.addr(2 * i + 1, "10.30.0.2/24")
+        www = tmp_path / f"www-{graph}"
+        www.mkdir()
+        (www / "who").write_text(f"server of graph {graph}\n")
+        gw.lab.spawn(gw.hosts[2 * i + 1], sys.executable, "-m", "http.server", "8000",
+                     "--bind", "10.30.0.2", "--directory", str(www))
+    d.api("PUT", "/NF-FG/a", bridge_graph("a", ("eth0", "eth1"), nf="shared-bridge"))
+    d.api("PUT", "/NF-FG/b", bridge_graph("b", ("eth2", "eth3"), nf="shared-bridge"))
+    va, vb = (d.api("GET", f"/NF-FG/status/{g}")[1]["VNFs"][0] for g in "ab")
+    assert va["netns"] == vb["netns"], "one instance"
+    assert va["shared-by"] == vb["shared-by"] == ["a", "b"]
+    assert va["state"] == vb["state"] == "Active"
+    assert {p["host-ifname"] for p in va["ports"]}.isdisjoint(
+        p["host-ifname"] for p in vb["ports"]), "each graph has ports of its own"
+    assert len(netlab.unlite_objects(gw.ns)["netns"]) == 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _http_ok(gw, 0, "http://10.30.0.2:8000/who"):
+        time.sleep(0.1)                           # the servers are starting
+    assert _http_ok(gw, 0, "http://10.30.0.2:8000/who") == "server of graph a"
+    assert _http_ok(gw, 2, "http://10.30.0.2:8000/who") == "server of graph b"
+    log = (d.workdir / "run" / "nf" / va["netns"] / "log").read_text()
+    assert log.count("/start ") == 1 and log.count("/update ") == 1, log
+    with pytest.raises(netlab.ApiError) as e:     # one graph cannot stop it for the others
+        d.api("POST", "/NF-FG/a/VNFs/nf1/stop")
+    assert e.value.status == 409 and "shared" in e.value.body["error"]
+    d.killed = True                               # kill -9: the restart cleans what the
+    os.killpg(d.proc.pid, signal.SIGKILL)         # records name, then one instance again
+    d.proc.wait()
+    d = d.restarted()
+    va, vb = (d.api("GET", f"/NF-FG/status/{g}")[1]["VNFs"][0] for g in "ab")
+    assert va["netns"] == vb["netns"] and va["shared-by"] == ["a", "b"]
+    assert len(netlab.unlite_objects(gw.ns)["netns"]) == 1
+    assert _http_ok(gw, 0, "http://10.30.0.2:8000/who") == "server of graph a"
+    assert _http_ok(gw, 2, "http://10.30.0.2:8000/who") == "server of graph b"
+    d.api("DELETE", "/NF-FG/a")                   # a leaves; b keeps its NF and its traffic
+    vb = d.api("GET", "/NF-FG/status/b")[1]["VNFs"][0]
+    assert vb["shared-by"] == ["b"] and vb["netns"] == va["netns"]
+    assert _http_ok(gw, 2, "http://10.30.0.2:8000/who") == "server of graph b"
+    assert _http_ok(gw, 0, "http://10.30.0.2:8000/who") is None
+    d.api("DELETE", "/NF-FG/b")                   # the last graph frees the instance
+    assert netlab.unlite_objects(gw.ns)["netns"] == []
+    d.stop()
+    assert d.proc.returncode == 0

@@ -58,7 +58,8 @@ EXEC_PACKAGES = {
     "nc": None, "logger": None, "timeout": None, "mkdir": None, "rm": None,
 }
 # kernel modules an NNF's scripts need that its template cannot name
-NNF_KMODS = {"bridge": ["kmod-bridge"], "firewall": ["kmod-bridge", "kmod-nft-bridge"],
+NNF_KMODS = {"bridge": ["kmod-bridge"], "shared-bridge": ["kmod-bridge"],
+             "firewall": ["kmod-bridge", "kmod-nft-bridge"],
              "firewall-ebtables": ["kmod-bridge", "kmod-nft-bridge"],
              "nat": ["kmod-nft-nat"],
              # charon's plugins are separate OpenWrt packages the template cannot name

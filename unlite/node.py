@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import faults, network, sh
@@ -184,6 +184,10 @@ class Node:
             inst = d.instances.get(nf)
             if inst is None:
                 raise NodeError(f"graph '{gid}' has no NF '{nf}'", status=404)
+            if inst.shared:
+                raise NodeError(f"NF '{nf}' is a single instance shared by graphs "
+                                f"({', '.join(self.compute.shared_view(inst)[1])}): one "
+                                f"graph cannot {action} it", status=409)
             if inst.state not in self.NF_ACTIONS[action]:
                 raise NodeError(f"NF '{nf}' is {inst.state}: cannot {action} it (only when "
                                 f"{' or '.join(self.NF_ACTIONS[action])})", status=409)
@@ -201,12 +205,14 @@ class Node:
                                            "fault": inst.fault})
             return self._nf_status(inst)
 
-    @staticmethod
-    def _nf_status(i):
-        return {"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
-                "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
-                "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
-                          for p in i.ports]}
+    def _nf_status(self, i):
+        out = {"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
+               "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
+               "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
+                         for p in i.ports]}
+        if i.shared:                      # one instance serving several graphs
+            out["state"], out["shared-by"] = self.compute.shared_view(i)
+        return out
 
     # -- changes ------------------------------------------------------------------------------
     def post(self, doc, tenant=None):
@@ -264,32 +270,58 @@ class Node:
         self.switch.check(graph)
         endpoints.check(graph)
         self._check_endpoints(graph)
-        plan = {v.id: self.compute.plan(graph.id, v) for v in graph.vnfs}
-        kept = {k: old.instances[k] for k, inst in plan.items()
-                if old and k in old.instances and old.instances[k].netns == inst.netns}
-        fresh = [inst for k, inst in plan.items() if k not in kept]
-        gone = [inst for k, inst in (old.instances.items() if old else ())
-                if kept.get(k) is not inst]
+        prev = old.instances if old else {}
+        plan = {}
+        for v in graph.vnfs:
+            inst = self.compute.plan(graph.id, v)
+            o = prev.get(v.id)
+            if o and o.netns == inst.netns and not inst.shared and _readdressed(o, inst):
+                inst = self.compute.plan(graph.id, v, fixed_ports=True)
+            plan[v.id] = inst
+        # Same instance (namespace) as before: kept as is, or with ports hot-plugged.
+        kept, hot = {}, {}
+        for k, inst in plan.items():
+            o = prev.get(k)
+            if o is None or (o.netns, o.shared) != (inst.netns, inst.shared):
+                continue
+            replug = self.compute.replug(o, inst)
+            if replug is None:
+                kept[k] = o
+            elif o.state == "Paused":
+                raise NodeError(f"NF '{k}' is paused: resume it before changing its ports",
+                                f"{graph.vnf(k).path}.ports", 409)
+            else:
+                hot[k] = replug                             # (new instance, added, removed)
+        fresh = [inst for k, inst in plan.items() if k not in kept and k not in hot]
+        gone = [inst for k, inst in prev.items() if k not in kept and k not in hot]
         links = endpoints.plan(graph, self._scope(graph.id))
         old_links = {ln.dev: ln for ln in (old.links.values() if old else ())}
         links = {k: old_links.get(ln.dev, ln) for k, ln in links.items()}
         fresh_links = [ln for ln in links.values() if ln.dev not in old_links]
         gone_links = [ln for dev, ln in old_links.items()
                       if dev not in {x.dev for x in links.values()}]
-        new = Deployed(graph, {k: kept.get(k) or plan[k] for k in plan}, {}, links)
+        new = Deployed(graph, {k: kept.get(k) or (hot[k][0] if k in hot else plan[k])
+                               for k in plan}, {}, links)
         # Record every object before it exists: old + new instances and devices together.
         self.store.runtime.put(graph.id, {
             "graph": graph.id, "chains": old.chains if old else {},
-            "instances": [i.to_dict() for i in (list(old.instances.values()) if old else [])
-                          + fresh],
+            "instances": [replace(i, ports=i.ports + hot[k][1]).to_dict() if k in hot
+                          else i.to_dict() for k, i in prev.items()]
+            + [i.to_dict() for i in fresh],
             "links": [ln.to_dict() for ln in list(old_links.values()) + fresh_links]})
         faults.point("deploy:recorded")
-        made, steered = [], False
+        made, plugged, told, steered = [], [], [], False
         try:
             endpoints.create(fresh_links)
             for inst in fresh:
                 made.append(inst)
-                self.compute.create(inst)
+                if inst.shared:
+                    self.compute.attach(inst)
+                else:
+                    self.compute.create(inst)
+            for k, (inst, added, _) in hot.items():
+                plugged.append(added)
+                self.compute.add_ports(inst, added)
             new.chains = self.switch.compile(graph, self._devices(graph, new))
             rec = self.store.runtime.get(graph.id)
             rec["chains_next"] = new.chains             # recorded before the switch has it
@@ -300,8 +332,14 @@ class Node:
             steered = True
             faults.point("deploy:steered")
             for inst in fresh:
-                self.compute.start(inst)
+                if inst.shared:
+                    self.compute.activate(inst)
+                else:
+                    self.compute.start(inst)
                 faults.point("deploy:started")
+            for k, (inst, added, removed) in hot.items():
+                told.append(k)
+                self.compute.update(inst, added, removed)
             if store:                                   # the commit point
                 self.store.desired.put(graph.id, graph.doc)
         except BaseException:
@@ -314,6 +352,13 @@ class Node:
                 except (SteeringError, sh.CommandError) as e:
                     log.error("graph %s: could not restore the previous rules: %s",
                               graph.id, e)
+            for k in told:                              # the NF learnt of ports that go
+                try:
+                    self.compute.update(prev[k], removed=hot[k][1])
+                except ComputeError:
+                    pass
+            for ports in plugged:
+                self.compute.remove_ports(ports)
             self.compute.teardown(reversed(made))
             endpoints.delete(fresh_links)
             if old:
@@ -322,6 +367,8 @@ class Node:
                 self.store.runtime.delete(graph.id)
             raise
         self.graphs[graph.id] = new
+        for inst, _, removed in hot.values():
+            self.compute.remove_ports(removed)
         self.compute.teardown(reversed(gone))
         endpoints.delete(gone_links)
         self.store.runtime.put(graph.id, new.record())
@@ -380,6 +427,7 @@ class Node:
             self.compute.teardown([Instance.from_dict(d) for d in rec.get("instances", [])])
             endpoints.delete([EpLink(**ln) for ln in rec.get("links", [])])
             self.store.runtime.delete(gid)
+        self.compute.clean_shared()
         desired = set(self.store.desired.keys())
         for gid in self.store.owners.keys():
             if gid not in desired:                 # left by a crash during a first deploy
@@ -408,6 +456,12 @@ class Node:
                 self.store.runtime.delete(gid)
             self.graphs.clear()
             self.switch.shutdown()
+
+
+def _readdressed(old, planned):
+    """Does a port both instances have change its MAC or address? (then the NF is made
+    anew: its scripts configured the old addresses)"""
+    return any((q := planned.port(p.id)) and (q.mac, q.ip) != (p.mac, p.ip) for p in old.ports)
 
 
 def _meminfo():

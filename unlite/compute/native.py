@@ -25,10 +25,11 @@ import os
 import re
 import shutil
 import signal
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import sh
+from ..store import write_atomic
 from . import freezer, limits
 from .package import PackageError, Repository, missing_dependencies
 
@@ -69,6 +70,7 @@ class Instance:
     state: str = "Idle"  # Idle → Starting → Active → Stopping → Idle; Failed
     fault: str | None = None
     fault_detail: str | None = None
+    shared: str | None = None   # a graph's view of a single-instance NF: "graph/nf/digest"
 
     def to_dict(self):
         return asdict(self)
@@ -85,6 +87,11 @@ class Instance:
 
 def _h(*parts, n=10):
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:n]
+
+
+def _host_name(netns, p):
+    """Node side of a port's veth: ≤ 15 bytes, new when the port's address changes."""
+    return "ul" + _h(netns, p.id, p.mac or "", p.ip or "")
 
 
 def _inner_names(port_ids):
@@ -106,10 +113,16 @@ class NativeDriver:
         self.tag = sh.node_tag()
         self.run_dir = Path(run_dir) / "nf"
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.shared_dir = Path(run_dir) / "shared"     # records of single-instance NFs
+        self.shared: dict[str, _Shared] = {}           # their netns → instance and views
 
     # -- planning (no kernel objects) ------------------------------------------------------
-    def plan(self, graph_id, vnf):
-        """Resolve the package and compute every name; raise ComputeError on bad requests."""
+    def plan(self, graph_id, vnf, fixed_ports=False):
+        """Resolve the package and compute every name; raise ComputeError on bad requests.
+
+        The namespace name hashes what the NF *is* (function, template, environment,
+        package), not its port set: a graph update that only adds or removes ports keeps
+        the instance and hot-plugs them (``add_ports``/``update``/``remove_ports``)."""
         try:
             pkg = (self.resolver.resolve(vnf.name, vnf.template) if self.resolver
                    else self.repo.resolve(vnf.name, vnf.template))
@@ -127,25 +140,49 @@ class NativeDriver:
         if err:
             raise ComputeError(f"NF '{vnf.id}' ({t.name}): {err}", "Unstartable",
                                f"{vnf.path}.ports")
-        spec = json.dumps([vnf.name, vnf.template, [(p.id, p.mac, p.ip) for p in vnf.ports],
-                           list(vnf.env), pkg.sha256], sort_keys=True)
-        digest = _h(self.tag, graph_id, vnf.id, spec, n=6)
-        netns = f"ul{self.tag}-{graph_id[:16]}-{vnf.id[:16]}-{digest}"
-        ports = [PortRec(p.id, inner, "ul" + _h(netns, p.id), p.mac, p.ip)
-                 for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
+        ident = [vnf.name, vnf.template, list(vnf.env), pkg.sha256]
         impl = t.name + (f" ({t.flavour})" if t.flavour else "")
+        if not t.multitenancy:
+            return self._plan_view(graph_id, vnf, t, pkg, impl, ident)
+        if fixed_ports:             # a port changed its address: a new instance, not a hot-plug
+            ident.append([(p.id, p.mac, p.ip) for p in vnf.ports])
+        digest = _h(self.tag, graph_id, vnf.id, json.dumps(ident, sort_keys=True), n=6)
+        netns = f"ul{self.tag}-{graph_id[:16]}-{vnf.id[:16]}-{digest}"
+        ports = [PortRec(p.id, inner, _host_name(netns, p), p.mac, p.ip)
+                 for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
                         t.timeout, ports, [list(kv) for kv in vnf.env], t.limits)
+
+    def _plan_view(self, graph_id, vnf, t, pkg, impl, ident):
+        """A graph's share of a single-instance NF (``"multitenancy": false``): the one
+        namespace of that package on this node, and ports of the graph's own in it."""
+        netns = f"ul{self.tag}-shared-{t.name[:20]}-{_h(self.tag, pkg.sha256, n=6)}"
+        spec = json.dumps(ident + [[(p.id, p.mac, p.ip) for p in vnf.ports]], sort_keys=True)
+        view = f"{graph_id}/{vnf.id}/{_h(netns, graph_id, vnf.id, spec, n=6)}"
+        pre = _h(view, n=4)
+        ports = []
+        for i, (p, inner) in enumerate(zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))):
+            name = f"{pre}.{inner}" if len(inner) <= 10 else f"{pre}.p{i}"
+            ports.append(PortRec(p.id, name, "ul" + _h(view, p.id), p.mac, p.ip))
+        return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
+                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, shared=view)
 
     # -- Table II ------------------------------------------------------------------------------
     def create(self, inst: Instance):
         """Allocate: netns, veth ports (configured), run dir; then the optional create script."""
-        rd = self._rundir(inst)
-        rd.mkdir(parents=True, exist_ok=True)
-        (rd / "config.json").write_text(json.dumps(self._config(inst), indent=1))
-        host = [f"netns add {inst.netns}"]
-        inner = ["link set lo up"]
-        for p in inst.ports:
+        self._write_config(inst)
+        self._plumb(inst, inst.ports, [f"netns add {inst.netns}"], ["link set lo up"])
+        try:
+            inst.cgroups = limits.apply(inst.netns, inst.limits)
+        except (limits.LimitError, OSError) as e:
+            raise ComputeError(f"NF '{inst.nf}': cannot apply its resource limits: {e}",
+                               "Unstartable") from e
+        self._script(inst, "create", "Unstartable")
+
+    def _plumb(self, inst, ports, host, inner):
+        """veth pairs for ``ports``, made and moved in one host batch, configured in one
+        batch inside: two execs whatever the number of ports."""
+        for p in ports:
             host += [f"link add {p.host} type veth peer name {p.ifname} netns {inst.netns}",
                      f"link set {p.host} addrgenmode none", f"link set {p.host} up"]
             # quiet by default: no IPv6 autoconf chatter (RS, DAD) from an NF's ports
@@ -161,12 +198,49 @@ class NativeDriver:
         except sh.CommandError as e:
             raise ComputeError(f"NF '{inst.nf}': cannot plumb its ports: {e.stderr}",
                                "Unstartable") from e
-        try:
-            inst.cgroups = limits.apply(inst.netns, inst.limits)
-        except (limits.LimitError, OSError) as e:
-            raise ComputeError(f"NF '{inst.nf}': cannot apply its resource limits: {e}",
-                               "Unstartable") from e
-        self._script(inst, "create", "Unstartable")
+
+    # -- Table II: update = hot-plug ports into a running NF --------------------------------
+    @staticmethod
+    def replug(old: Instance, planned: Instance):
+        """None when ``planned`` (same namespace) has ``old``'s ports; else (the instance
+        with the new port set, the ports to add, the ports to remove). Kept ports keep their
+        veths and names; an added port never takes the name of one still there."""
+        added = [p for p in planned.ports if old.port(p.id) is None]
+        removed = [p for p in old.ports if planned.port(p.id) is None]
+        if not added and not removed:
+            return None
+        used, plug = {p.ifname for p in old.ports}, []
+        for p in added:
+            name, i = p.ifname, 0
+            while name in used:
+                name, i = f"p{i}", i + 1
+            used.add(name)
+            plug.append(replace(p, ifname=name))
+        new = {p.id: p for p in plug}
+        ports = [old.port(p.id) or new[p.id] for p in planned.ports]
+        return replace(old, ports=ports), plug, removed
+
+    def add_ports(self, inst: Instance, ports):
+        """Plug new ports into the NF's namespace (the caller records them first)."""
+        if ports:
+            self._plumb(inst, ports, [], [])
+
+    def update(self, inst: Instance, added=(), removed=()):
+        """Tell a running NF its ports changed: its ``update`` script, with every port in the
+        arguments and ``UNLITE_PORTS_ADDED``/``UNLITE_PORTS_REMOVED`` (interface names; the
+        removed ones still exist while it runs). An NF that is not running learns its ports
+        when it starts. A failure raises but leaves the NF's state as it was."""
+        if inst.state != "Active":
+            return
+        self._script(inst, "update", "FailureWhileActive", mark=False, extra={
+            "UNLITE_PORTS_ADDED": " ".join(p.ifname for p in added),
+            "UNLITE_PORTS_REMOVED": " ".join(p.ifname for p in removed)})
+
+    @staticmethod
+    def remove_ports(ports):
+        """Unplug ports (deleting the node side deletes the pair). Never raises."""
+        if ports:
+            sh.ip_batch([f"link del {p.host}" for p in ports], force=True)
 
     def start(self, inst: Instance):
         inst.state = "Starting"
@@ -200,7 +274,10 @@ class NativeDriver:
 
     def stop(self, inst: Instance):
         """Stop the NF: its stop script, then kill what is left in its namespace. Keeps the
-        namespace and ports. Never raises (a failure is recorded in ``inst.fault``)."""
+        namespace and ports. Never raises (a failure is recorded in ``inst.fault``).
+        A graph's view of a shared NF stops nothing: the NF leaves it in ``detach``."""
+        if inst.shared:
+            return
         if inst.state == "Paused":
             self._unpause(inst)
         inst.state = "Stopping"
@@ -232,6 +309,9 @@ class NativeDriver:
         gone, so no object of the instances outlives the call.
         """
         insts = list(insts)
+        for view in [i for i in insts if i.shared]:
+            self.detach(view)
+        insts = [i for i in insts if not i.shared]
         for inst in insts:
             try:
                 freezer.thaw(inst.netns)      # frozen processes would not die (cgroup v1)
@@ -261,16 +341,117 @@ class NativeDriver:
                 limits.release(inst.netns)
             shutil.rmtree(self._rundir(inst), ignore_errors=True)
 
+    # -- single-instance NFs ("multitenancy": false; paper IV-E) --------------------------------
+    # One namespace per package on the node. Each graph using it gets a *view* (an Instance
+    # with ``shared`` set) holding ports of its own: the graph's traffic enters and leaves
+    # the NF only through them, so the NF tells graphs apart by port (config.json maps
+    # ports to graphs), even when their addresses overlap.
+    def attach(self, view: Instance):
+        """Join ``view``'s ports to the one instance: the first graph creates it (namespace,
+        ports, ``create`` script), later graphs plug their ports in. ``activate`` follows
+        once the graph is steered. On failure everything of the view is undone."""
+        s = self.shared.get(view.netns)
+        if s is None:
+            inst = Instance("*", view.name, view.name, view.impl, view.netns, view.pkg_dir,
+                            view.pkg_sha256, view.timeout, [], [], dict(view.limits))
+            s = self.shared[view.netns] = _Shared(inst)
+        s.views[view.shared] = view
+        s.inst.ports = s.inst.ports + list(view.ports)
+        self._save_shared(s)                            # recorded before it exists
+        try:
+            if len(s.views) == 1:
+                self.create(s.inst)
+            else:
+                self._write_config(s.inst)
+                self.add_ports(s.inst, view.ports)
+        except ComputeError:
+            self.detach(view)
+            raise
+        view.state = s.inst.state
+
+    def activate(self, view: Instance):
+        """Start the instance for its first graph, or tell it (``update``) about a new
+        graph's ports."""
+        s = self.shared[view.netns]
+        try:
+            if s.inst.state != "Active":
+                self.start(s.inst)
+            else:
+                self.update(s.inst, added=view.ports)
+        finally:
+            view.state, view.fault, view.fault_detail = (s.inst.state, s.inst.fault,
+                                                         s.inst.fault_detail)
+
+    def detach(self, view: Instance):
+        """A graph leaves: ``update`` with its ports removed, then they go; the last graph
+        to leave stops and frees the instance. Never raises."""
+        s = self.shared.get(view.netns)
+        if s is None or s.views.pop(view.shared, None) is None:
+            return
+        view.state = "Idle"
+        if not s.views:
+            del self.shared[view.netns]
+            self.teardown([s.inst])
+            try:
+                (self.shared_dir / f"{view.netns}.json").unlink()
+            except FileNotFoundError:
+                pass
+            return
+        gone = {p.host for p in view.ports}
+        s.inst.ports = [p for p in s.inst.ports if p.host not in gone]
+        self._write_config(s.inst)
+        try:
+            self.update(s.inst, removed=view.ports)
+        except ComputeError:
+            pass                        # the ports go anyway; the NF's log says why
+        self.remove_ports(view.ports)
+        self._save_shared(s)
+
+    def shared_view(self, view: Instance):
+        """(state, the graphs sharing the instance) of a view."""
+        s = self.shared.get(view.netns)
+        if s is None:
+            return view.state, []
+        return s.inst.state, sorted({v.graph for v in s.views.values()})
+
+    def clean_shared(self):
+        """At start: free the single-instance NFs a previous run recorded."""
+        for f in sorted(self.shared_dir.glob("*.json")):
+            try:
+                self.teardown([Instance.from_dict(json.loads(f.read_text()))])
+            except (ValueError, TypeError, KeyError):
+                pass
+            f.unlink()
+
+    def _save_shared(self, s):
+        write_atomic(self.shared_dir / f"{s.inst.netns}.json", s.inst.to_dict(), durable=False)
+
     # -- helpers -------------------------------------------------------------------------------
     def _rundir(self, inst):
         return self.run_dir / inst.netns
 
+    def _write_config(self, inst):
+        rd = self._rundir(inst)
+        rd.mkdir(parents=True, exist_ok=True)
+        conf = self._config(inst)
+        (rd / "config.json").write_text(json.dumps(conf, indent=1))
+        if "graphs" in conf:            # the same for sh: "GRAPH NF IF..." per graph
+            (rd / "graphs").write_text("".join(
+                f"{g['graph']} {g['nf']} {' '.join(p['ifname'] for p in g['ports'])}\n"
+                for g in conf["graphs"]))
+
     def _config(self, inst):
-        return {"graph": inst.graph, "nf": inst.nf, "name": inst.name, "impl": inst.impl,
+        conf = {"graph": inst.graph, "nf": inst.nf, "name": inst.name, "impl": inst.impl,
                 "netns": inst.netns, "ports": [asdict(p) for p in inst.ports],
                 "env": dict(inst.env)}
+        s = self.shared.get(inst.netns) if inst.graph == "*" else None
+        if s:                            # which ports belong to which graph, and its settings
+            conf["graphs"] = [{"graph": v.graph, "nf": v.nf, "env": dict(v.env),
+                               "ports": [asdict(p) for p in v.ports]}
+                              for v in s.views.values()]
+        return conf
 
-    def _script(self, inst, action, fault):
+    def _script(self, inst, action, fault, mark=True, extra=None):
         script = Path(inst.pkg_dir) / action
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
             return
@@ -289,15 +470,25 @@ class NativeDriver:
         })
         if inst.cgroups:
             env["UNLITE_CGROUP_PROCS"] = " ".join(inst.cgroups)
+        if inst.graph == "*":
+            env["UNLITE_GRAPHS"] = str(rd / "graphs")
+        env.update(extra or {})
         argv = ["ip", "netns", "exec", inst.netns, "/bin/sh", str(script), inst.graph, inst.nf,
                 str(len(inst.ports))] + [p.ifname for p in inst.ports]
         code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
                                    rd / "log", inst.timeout)
         if code != 0:
-            inst.state, inst.fault, inst.fault_detail = "Failed", fault, tail
+            if mark:
+                inst.state, inst.fault, inst.fault_detail = "Failed", fault, tail
             raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {action} script exited {code}"
                                + (f": {tail}" if tail else ""), fault)
 
+
+
+@dataclass
+class _Shared:
+    inst: Instance                                        # every graph's ports
+    views: dict[str, Instance] = field(default_factory=dict)
 
 
 def _kill(pids):
