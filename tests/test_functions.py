@@ -238,3 +238,59 @@ def test_two_graphs_share_one_single_instance_nnf(gateway, daemon, tmp_path):
     assert netlab.unlite_objects(gw.ns)["netns"] == []
     d.stop()
     assert d.proc.returncode == 0
+
+
+def test_unify_control_forwards_a_node_port_into_the_nf(gateway, nnf_repo, make_daemon):
+    """unify-control: a TCP port of the node reaches a TCP port inside the NF, from the node
+    itself and from a host routed to it; a port taken elsewhere is refused."""
+    gw = gateway
+    repo = nnf_repo("managed", {"start": 'echo "NF $2 of graph $1" > "$UNLITE_RUN_DIR/who"\n'
+                                         'python3 -m http.server 8000 --directory '
+                                         '"$UNLITE_RUN_DIR" >/dev/null 2>&1 &\n'
+                                         'echo $! > "$UNLITE_RUN_DIR/pid"'})
+    d = make_daemon(nnf_dir=repo)
+    g = bridge_graph(nf="managed")
+    g["forwarding-graph"]["VNFs"][0]["unify-control"] = [
+        {"host-tcp-port": 10080, "vnf-tcp-port": 8000}]
+    d.api("PUT", "/NF-FG/g1", g)
+    ctl = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]["control"]
+    assert ctl[0]["host-tcp-port"] == 10080 and ctl[0]["address"].startswith("169.254.")
+    netlab.sh("ip", "-n", gw.ns, "addr", "add", "10.99.0.1/24", "dev", "eth2")
+    gw.addr(2, "10.99.0.2/24")                   # h3: a host on the node's own stack
+    netlab.sh("ip", "netns", "exec", gw.ns, "sysctl", "-qw", "net.ipv4.conf.eth2.forwarding=1")
+
+    def fetch(ns, url):
+        for _ in range(50):                      # the NF's server is starting
+            p = gw.lab.run(ns, "curl", "-s", "-m", "2", url)
+            if p.returncode == 0:
+                return p.stdout.strip()
+            time.sleep(0.1)
+        return None
+
+    assert fetch(gw.ns, "http://127.0.0.1:10080/who") == "NF nf1 of graph g1"
+    assert fetch(gw.hosts[2], "http://10.99.0.1:10080/who") == "NF nf1 of graph g1"
+    # The control port carries forwarded connections only: the NF can open none through
+    # it, neither to the node (a listener on all its addresses) nor routed beyond it (h3).
+    ns = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]["netns"]
+    a, b, c, last = ctl[0]["address"].split(".")
+    node_side = f"{a}.{b}.{c}.{int(last) - 1}"
+    gw.lab.spawn(gw.ns, "nc", "-l", "-k", "-p", "7777")
+    gw.lab.spawn(gw.hosts[2], "nc", "-l", "-k", "-p", "7777")
+    netlab.sh("ip", "-n", ns, "route", "add", "10.99.0.0/24", "via", node_side)
+    time.sleep(0.3)
+    for dest in (node_side, "10.99.0.2"):
+        p = netlab.sh("ip", "netns", "exec", ns, "nc", "-z", "-w", "1", dest, "7777",
+                      check=False)
+        assert p.returncode != 0, f"the NF reached {dest}:7777 through its control port"
+    assert gw.lab.run(gw.hosts[2], "nc", "-z", "-w", "1", "10.99.0.1", "7777").returncode == 0
+    g2 = bridge_graph("g2", ("eth3",), nf="managed", rules=[])
+    for port, status, why in ((10080, 409, "graph 'g1'"), (8080, 409, "listens")):
+        g2["forwarding-graph"]["VNFs"][0]["unify-control"] = [
+            {"host-tcp-port": port, "vnf-tcp-port": 8000}]
+        with pytest.raises(netlab.ApiError) as e:
+            d.api("PUT", "/NF-FG/g2", g2)
+        assert e.value.status == status and why in e.value.body["error"], e.value.body
+        assert e.value.body["path"].endswith("unify-control[0].host-tcp-port")
+    d.api("DELETE", "/NF-FG/g1")
+    assert fetch(gw.ns, "http://127.0.0.1:10080/who") is None
+    assert netlab.unlite_objects(gw.ns)["nft-tables"] == []

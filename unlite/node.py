@@ -31,7 +31,7 @@ from .model import Graph, ModelError, parse_graph, validate_id
 from .events import Events
 from .tenants import Tenants
 from .resolver import DEFAULT_PREFER, Resolver
-from .network import Attach, SteeringError, endpoints
+from .network import Attach, SteeringError, control, endpoints
 from .network.endpoints import EpLink
 from .store import Store
 
@@ -212,6 +212,10 @@ class Node:
                          for p in i.ports]}
         if i.shared:                      # one instance serving several graphs
             out["state"], out["shared-by"] = self.compute.shared_view(i)
+        if i.control:
+            out["control"] = [{"host-tcp-port": h, "vnf-tcp-port": v,
+                               "address": i.ctl["addr"].split("/")[0] if i.ctl else None}
+                              for h, v in i.control]
         return out
 
     # -- changes ------------------------------------------------------------------------------
@@ -253,6 +257,12 @@ class Node:
                 insts = list(reversed(list(d.instances.values())))
                 for inst in insts:          # stop while still steered: an NF's goodbye
                     self.compute.stop(inst)  # (an IPsec client's IKE DELETE) gets out
+                if _forwards(d):
+                    try:
+                        control.apply([f for g, o in self.graphs.items() if g != gid
+                                       for f in _forwards(o)])
+                    except sh.CommandError as e:
+                        log.error("graph %s: could not remove its control ports: %s", gid, e)
                 self.switch.remove(gid, d.chains)
                 faults.point("delete:unsteered")
                 self.compute.teardown(insts, stop=False)
@@ -270,6 +280,7 @@ class Node:
         self.switch.check(graph)
         endpoints.check(graph)
         self._check_endpoints(graph)
+        self._check_control(graph, old)
         prev = old.instances if old else {}
         plan = {}
         for v in graph.vnfs:
@@ -330,6 +341,8 @@ class Node:
             # client reaching its server, a DHCP client its server).
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
             steered = True
+            if _forwards(new) or (old and _forwards(old)):
+                self._forward(new)
             faults.point("deploy:steered")
             for inst in fresh:
                 if inst.shared:
@@ -343,6 +356,11 @@ class Node:
             if store:                                   # the commit point
                 self.store.desired.put(graph.id, graph.doc)
         except BaseException:
+            if steered and (_forwards(new) or (old and _forwards(old))):
+                try:
+                    self._forward()
+                except sh.CommandError as e:
+                    log.error("graph %s: could not restore the control ports: %s", graph.id, e)
             if steered:                                 # put the old rules back first
                 try:
                     if old:
@@ -373,6 +391,32 @@ class Node:
         endpoints.delete(gone_links)
         self.store.runtime.put(graph.id, new.record())
         faults.point("deploy:stored")
+
+    def _check_control(self, graph, old):
+        """unify-control host ports: free on this node (no other graph's, no listening
+        socket's), and a way to forward them (nft)."""
+        held = {h: gid for gid, d in self.graphs.items() if gid != graph.id
+                for h, _, _, _ in _forwards(d)}
+        mine = {h for h, _, _, _ in _forwards(old)} if old else set()
+        for v in graph.vnfs:
+            for c in v.control:
+                path = f"{c.path}.host-tcp-port"
+                if not sh.have("nft"):
+                    raise NodeError("unify-control needs nftables (nft) on this node", path, 422)
+                if c.host_port in held:
+                    raise NodeError(f"host TCP port {c.host_port} is already forwarded for "
+                                    f"graph '{held[c.host_port]}'", path, 409)
+                if c.host_port not in mine and control.listening(c.host_port):
+                    raise NodeError(f"host TCP port {c.host_port} is in use on this node "
+                                    "(a socket listens on it)", path, 409)
+
+    def _forward(self, pending=None):
+        """Rewrite the node's unify-control forwards: every running graph's, with
+        ``pending`` (a graph being deployed) in place of its running version."""
+        graphs = dict(self.graphs)
+        if pending is not None:
+            graphs[pending.graph.id] = pending
+        control.apply([f for d in graphs.values() for f in _forwards(d)])
 
     def _check_endpoints(self, graph):
         """Every end-point's interface exists, is not unlite's own, and its traffic belongs
@@ -419,6 +463,7 @@ class Node:
     def restore(self):
         """At start: remove what a previous run recorded, then redeploy the desired graphs."""
         self.switch.setup()
+        control.remove()
         for gid in self.store.runtime.keys():
             rec = self.store.runtime.get(gid) or {}
             self.switch.remove(gid, rec.get("chains"))
@@ -455,7 +500,14 @@ class Node:
                 endpoints.delete(d.links.values())
                 self.store.runtime.delete(gid)
             self.graphs.clear()
+            control.remove()
             self.switch.shutdown()
+
+
+def _forwards(d: Deployed):
+    """unify-control forwards of a deployed graph: [(host port, NF address, NF port, dev)]."""
+    return [(h, i.ctl["addr"].split("/")[0], v, i.ctl["host"])
+            for i in d.instances.values() if i.ctl for h, v in i.control]
 
 
 def _readdressed(old, planned):

@@ -80,13 +80,18 @@ def nft_json(*args):
     return json.loads(out).get("nftables", []) if out.strip() else []
 
 
+def have(program):
+    """Is ``program`` on the PATH (or in the sbin/bin dirs)?"""
+    return shutil.which(program, path=os.environ.get("PATH", "") + ":" + SBIN_PATH) is not None
+
+
 def fetch(url, max_bytes, timeout):
     """Download ``url`` with the system's fetcher (``uclient-fetch`` on OpenWrt, ``curl`` or
     ``wget`` elsewhere): bytes, at most ``max_bytes`` of them. Raises OSError."""
     for argv in (["uclient-fetch", "-q", "-T", str(int(timeout)), "-O", "-", url],
                  ["curl", "-fsSL", "--proto", "=https", "-m", str(int(timeout)), url],
                  ["wget", "-q", "-T", str(int(timeout)), "-O", "-", url]):
-        if shutil.which(argv[0], path=os.environ.get("PATH", "") + ":" + SBIN_PATH):
+        if have(argv[0]):
             break
     else:
         raise OSError("no uclient-fetch, curl or wget to fetch https URLs with")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import sh
+from ..network import control as ctlnet
 from ..store import write_atomic
 from . import freezer, limits
 from .package import PackageError, Repository, missing_dependencies
@@ -71,6 +72,8 @@ class Instance:
     fault: str | None = None
     fault_detail: str | None = None
     shared: str | None = None   # a graph's view of a single-instance NF: "graph/nf/digest"
+    control: list[list[int]] = field(default_factory=list)  # unify-control [host, NF port]
+    ctl: dict | None = None     # its control veth: host, node and NF addresses, slot
 
     def to_dict(self):
         return asdict(self)
@@ -98,7 +101,7 @@ def _inner_names(port_ids):
     names, seen = [], set()
     for i, pid in enumerate(port_ids):
         n = re.sub(r"[^A-Za-z0-9_.-]", "", pid)
-        if not n or len(n) > 15 or n in seen or n in ("lo", ".", ".."):
+        if not n or len(n) > 15 or n in seen or n in ("lo", ".", "..", "ctl0"):
             n = f"p{i}"
         seen.add(n)
         names.append(n)
@@ -115,6 +118,7 @@ class NativeDriver:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.shared_dir = Path(run_dir) / "shared"     # records of single-instance NFs
         self.shared: dict[str, _Shared] = {}           # their netns → instance and views
+        self.ctl_slots: set[int] = set()               # unify-control /30s in use
 
     # -- planning (no kernel objects) ------------------------------------------------------
     def plan(self, graph_id, vnf, fixed_ports=False):
@@ -140,9 +144,14 @@ class NativeDriver:
         if err:
             raise ComputeError(f"NF '{vnf.id}' ({t.name}): {err}", "Unstartable",
                                f"{vnf.path}.ports")
-        ident = [vnf.name, vnf.template, list(vnf.env), pkg.sha256]
+        fwd = [[c.host_port, c.vnf_port] for c in vnf.control]
+        ident = [vnf.name, vnf.template, list(vnf.env), pkg.sha256] + ([fwd] if fwd else [])
         impl = t.name + (f" ({t.flavour})" if t.flavour else "")
         if not t.multitenancy:
+            if fwd:
+                raise ComputeError(f"NF '{vnf.id}' ({t.name}) is a single instance shared by "
+                                   "graphs: it cannot take unify-control ports of one graph",
+                                   "Unstartable", f"{vnf.path}.unify-control")
             return self._plan_view(graph_id, vnf, t, pkg, impl, ident)
         if fixed_ports:             # a port changed its address: a new instance, not a hot-plug
             ident.append([(p.id, p.mac, p.ip) for p in vnf.ports])
@@ -151,7 +160,7 @@ class NativeDriver:
         ports = [PortRec(p.id, inner, _host_name(netns, p), p.mac, p.ip)
                  for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
-                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits)
+                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, control=fwd)
 
     def _plan_view(self, graph_id, vnf, t, pkg, impl, ident):
         """A graph's share of a single-instance NF (``"multitenancy": false``): the one
@@ -171,7 +180,27 @@ class NativeDriver:
     def create(self, inst: Instance):
         """Allocate: netns, veth ports (configured), run dir; then the optional create script."""
         self._write_config(inst)
-        self._plumb(inst, inst.ports, [f"netns add {inst.netns}"], ["link set lo up"])
+        host, inner = [f"netns add {inst.netns}"], ["link set lo up"]
+        if inst.control:                     # unify-control: a veth outside the graph
+            slot = ctlnet.free_slot(int(_h(inst.netns), 16), self.ctl_slots)
+            if slot is None:
+                raise ComputeError(f"NF '{inst.nf}': no free unify-control address left",
+                                   "Unstartable")
+            node, nf = ctlnet.slot_address(slot)
+            inst.ctl = {"host": "ul" + _h(inst.netns, "unify-control"), "ifname": "ctl0",
+                        "node": node, "addr": nf, "slot": slot}
+            self.ctl_slots.add(slot)
+            c = inst.ctl
+            host += [f"link add {c['host']} type veth peer name ctl0 netns {inst.netns}",
+                     f"link set {c['host']} addrgenmode none", f"addr add {node} dev {c['host']}",
+                     f"link set {c['host']} up"]
+            inner += ["link set ctl0 addrgenmode none", f"addr add {nf} dev ctl0",
+                      "link set ctl0 up"]
+        self._plumb(inst, inst.ports, host, inner)
+        if inst.ctl:    # forwarded connections (to 127.0.0.1 too) and their replies pass
+            for knob in ("route_localnet", "forwarding"):
+                with open(f"/proc/sys/net/ipv4/conf/{inst.ctl['host']}/{knob}", "w") as f:
+                    f.write("1\n")
         try:
             inst.cgroups = limits.apply(inst.netns, inst.limits)
         except (limits.LimitError, OSError) as e:
@@ -331,11 +360,14 @@ class NativeDriver:
         _kill(sh.netns_pids([i.netns for i in insts]))
         sh.ip_batch([f"netns del {i.netns}" for i in insts
                      if os.path.exists(f"/run/netns/{i.netns}")], force=True)
-        hosts = [p.host for i in insts for p in i.ports]
+        hosts = [p.host for i in insts for p in i.ports] + [i.ctl["host"] for i in insts
+                                                              if i.ctl]
         left = sh.wait_links_gone(hosts, VETH_GONE_TIMEOUT)
         if left:                    # e.g. a namespace still pinned by a stray mount or process
             sh.ip_batch([f"link del {h}" for h in left], force=True)
         for inst in insts:
+            if inst.ctl:
+                self.ctl_slots.discard(inst.ctl["slot"])
             freezer.release(inst.netns)
             if inst.limits:
                 limits.release(inst.netns)
