@@ -366,10 +366,9 @@ def table(res, meta):
               "the REST API (netns, veths, start script, steering) vs the same start script "
               "launched by hand in a namespace that already has its ports.", "",
               "The IPsec client's start returns once charon runs with the connection loaded and "
-              "initiating; unlite installs the steering only after start returns, so the first "
-              "IKE packet waits in the NF's ARP queue for the next ARP probe (start sets them "
-              "100 ms apart): hence PUT → first ping through the tunnel ≈ deploy + 100 ms, vs "
-              "≈ start + IKE when launched by hand.", ""]
+              "initiating; unlite steers the graph before it runs start, so the IKE exchange "
+              "begins at once. \"PUT → first ping answered\" below adds the IKE exchange to "
+              "the deploy, as \"direct start → first ping\" does to the direct start.", ""]
     if ip:
         lines += [f"MSS {L.MSS} = kernel-libipsec's TUN MTU (here: {ip['tun_mtu']}) − 40: "
                   "each ESP-in-UDP packet is 1472 bytes on the 1500-byte WAN link; IPv4 "

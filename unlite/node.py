@@ -278,7 +278,7 @@ class Node:
 
     def _deploy(self, graph, old: Deployed | None, store=True):
         self.switch.check(graph)
-        endpoints.check(graph)
+        endpoints.check(graph, kernel_tunnels=not self.switch.tunnel_ports)
         self._check_endpoints(graph)
         self._check_control(graph, old)
         prev = old.instances if old else {}
@@ -323,7 +323,7 @@ class Node:
         faults.point("deploy:recorded")
         made, plugged, told, steered = [], [], [], False
         try:
-            endpoints.create(fresh_links)
+            endpoints.create(fresh_links, kernel_tunnels=not self.switch.tunnel_ports)
             for inst in fresh:
                 made.append(inst)
                 if inst.shared:

@@ -15,6 +15,10 @@ A backend is the big switch of the UN on one kind of datapath. The node gives it
                        start and removed at daemon stop;
 - ``features()``       what it supports, for ``/capabilities``.
 
+``gre-tunnel`` end-points: nft and tc steer a kernel gretap device that ``endpoints`` makes,
+where the kernel has gretap (``carry_gretap``); ovs makes the tunnel port itself
+(``tunnel_ports``).
+
 Table I mapping: create/delete LSI = a graph's table/flow-cookie space made by the first
 ``apply`` and dropped by ``remove``; create/delete port = a device entering/leaving a state;
 create/delete rule = a rule entering/leaving a state.
@@ -45,11 +49,22 @@ class Switch:
     unsupported_fields: dict[str, str] = {}
     supported_actions: tuple[str, ...] = ("output",)
     action_refusal = "this datapath cannot push or pop VLAN tags"
+    tunnel_ports = False        # makes gre-tunnel ports itself (else: a kernel gretap device)
 
     @classmethod
     def probe(cls):
         """(ok, reason): can this node run the backend?"""
         return True, ""
+
+    def carry_gretap(self):
+        """Carry gre-tunnel end-points as kernel gretap devices where this kernel has them
+        (probed once, in a scratch namespace); otherwise refuse them with the reason."""
+        from .endpoints import gretap_probe
+        ok, why = gretap_probe()
+        if ok:
+            self.endpoint_types = (*self.endpoint_types, "gre-tunnel")
+        else:
+            self.endpoint_refusals = {**self.endpoint_refusals, "gre-tunnel": why}
 
     def setup(self):
         """Make the node-wide objects the backend needs (idempotent)."""

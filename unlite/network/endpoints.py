@@ -1,4 +1,4 @@
-"""End-points whose devices unlite makes itself: ``internal`` and ``host-stack``.
+"""End-points whose devices unlite makes itself: ``internal``, ``host-stack``, ``gre-tunnel``.
 
 Every backend steers devices; these end-point types have none until we make one:
 
@@ -10,6 +10,12 @@ Every backend steers devices; these end-point types have none until we make one:
 - ``host-stack`` (``configuration: static``, ``ipv4``): the node's own IP stack as an
   end-point. A veth pair: ``uls<hash>`` on the switch, ``ulh<hash>`` in the node's stack with
   the given address. (``dhcp`` and ``pppoe`` are refused for now.)
+- ``gre-tunnel`` (``local-ip``, ``remote-ip``, ``gre-key``): an Ethernet-over-GRE tunnel.
+  For nft and tc it is a kernel ``gretap`` (``ip6gretap`` for IPv6) device ``ulr<hash>``
+  made here, where the kernel has gretap (``gretap_probe()``, in a scratch namespace); the
+  ovs backend makes an OVS tunnel port of that name on its bridge instead
+  (``kernel_tunnels=False``), so nothing is made here. Either way ``local-ip`` must be an
+  address of this node (``tunnel_local_dev``).
 
 Names hash the graph id, end-point id and parameters, so a changed end-point gets new devices
 beside the old ones during an update (make before break), and an unchanged one keeps its own.
@@ -22,7 +28,9 @@ from dataclasses import asdict, dataclass
 from .. import sh
 from .base import SteeringError
 
-KINDS = ("internal", "host-stack")
+KINDS = ("internal", "host-stack", "gre-tunnel")
+NO_GRETAP = "this kernel has no gretap devices (CONFIG_NET_IPGRE)"
+_gretap = []                   # the probe's (ok, reason), once per process
 
 
 @dataclass
@@ -34,6 +42,7 @@ class EpLink:
     peer: str                 # bridge port (internal) or the host stack's interface
     bridge: str | None = None
     ip: str | None = None
+    tunnel: dict | None = None  # gre-tunnel: local, remote, key, ttl
 
     def to_dict(self):
         return asdict(self)
@@ -43,8 +52,43 @@ def _h(*parts, n=10):
     return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:n]
 
 
-def check(graph):
+def gretap_probe():
+    """(ok, reason): can this kernel make gretap devices? Tried once per process, in a
+    scratch namespace, so the probe leaves nothing in the node's."""
+    if not _gretap:
+        ns = f"ul{sh.node_tag()}-probe"
+        sh.ip("netns", "del", ns, check=False)          # a crashed run's
+        try:
+            sh.ip("netns", "add", ns)
+            sh.ip("link", "add", "ulprobe", "type", "gretap", "local", "192.0.2.1", "remote",
+                  "192.0.2.2", "key", "1", ns=ns)
+            _gretap.append((True, "kernel gretap devices"))
+        except sh.CommandError as e:
+            unknown = "Unknown device type" in e.stderr or "not supported" in e.stderr
+            _gretap.append((False, NO_GRETAP if unknown else f"gretap: {e.stderr}"))
+        finally:
+            sh.ip("netns", "del", ns, check=False)
+    return _gretap[0]
+
+
+def tunnel_local_dev(ep):
+    """The interface of this node that carries the gre-tunnel end-point's ``local-ip``;
+    SteeringError (422) when none does."""
+    local = ep.params["local-ip"]
+    for link in sh.ip_json("addr", "show"):
+        if any(a.get("local") == local for a in link.get("addr_info", [])):
+            return link["ifname"]
+    raise SteeringError(f"end-point '{ep.id}': no interface of this node carries local-ip "
+                        f"{local} (the tunnel's underlay address must be one of the node's)",
+                        f"{ep.path}.gre-tunnel.local-ip")
+
+
+def check(graph, kernel_tunnels=True):
+    """Refuse end-points this node cannot make (``kernel_tunnels``: we make gre-tunnel
+    devices, the switch does not)."""
     for ep in graph.endpoints:
+        if ep.type == "gre-tunnel" and kernel_tunnels:
+            tunnel_local_dev(ep)
         if ep.type == "host-stack" and ep.params.get("configuration") != "static":
             raise SteeringError(
                 f"end-point '{ep.id}': host-stack configuration "
@@ -64,17 +108,36 @@ def plan(graph, scope=""):
             group = ep.params["internal-group"]
             out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uli{h}", f"ulj{h}",
                                 bridge=f"ulg{_h(scope, group, n=11)}")
-        else:
+        elif ep.type == "host-stack":
             out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uls{h}", f"ulh{h}",
                                 ip=ep.params.get("ipv4"))
+        else:
+            p = ep.params
+            out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"ulr{h}", "", tunnel={
+                "local": p["local-ip"], "remote": p["remote-ip"], "key": p.get("gre-key"),
+                "ttl": p.get("ttl")})
     return out
 
 
-def create(links):
-    """Make the devices of ``links`` (one ``ip -batch``); raise SteeringError on failure."""
+def _gretap_lines(ln):
+    t = ln.tunnel
+    kind = "ip6gretap" if ":" in t["remote"] else "gretap"
+    opts = (f" key {t['key']}" if t["key"] is not None else "") + \
+        (f" ttl {t['ttl']}" if t["ttl"] is not None else "")
+    return [f"link add {ln.dev} type {kind} local {t['local']} remote {t['remote']}{opts}",
+            f"link set {ln.dev} addrgenmode none", f"link set {ln.dev} up"]
+
+
+def create(links, kernel_tunnels=True):
+    """Make the devices of ``links`` (one ``ip -batch``); raise SteeringError on failure.
+    gre-tunnel devices only with ``kernel_tunnels`` (else the switch makes the port)."""
     lines = []
     bridges = set()
     for ln in links:
+        if ln.kind == "gre-tunnel":
+            if kernel_tunnels:
+                lines += _gretap_lines(ln)
+            continue
         if ln.bridge and ln.bridge not in bridges and not sh.link_exists(ln.bridge):
             bridges.add(ln.bridge)
             lines += [f"link add {ln.bridge} type bridge stp_state 0 mcast_snooping 0",

@@ -48,7 +48,6 @@ class NftSwitch(Switch):
     name = "nft"
     endpoint_refusals = {
         "vlan": "nftables can match a VLAN tag but cannot pop or push one",
-        "gre-tunnel": "GRE tunnel end-points are not implemented for this backend",
     }
     unsupported_fields = {
         "ipv6_nd_target": "nftables has no neighbour-discovery target match",
@@ -57,6 +56,9 @@ class NftSwitch(Switch):
         "mpls_label": "nftables cannot match MPLS labels in netdev ingress here",
         "mpls_tc": "nftables cannot match MPLS traffic classes in netdev ingress here",
     }
+
+    def __init__(self):
+        self.carry_gretap()
 
     @classmethod
     def probe(cls):

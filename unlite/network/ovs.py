@@ -18,6 +18,16 @@ stay isolated because every flow matches an ``in_port`` that belongs to exactly 
   or none), preceded by one ``ovs-vsctl`` transaction adding the new ports and followed by one
   removing the ports no longer used. A failed flow bundle removes the ports it added.
 
+- ``gre-tunnel`` end-points are OVS tunnel ports of the bridge (``type=gre``,
+  ``options:remote_ip/local_ip/key``), named ``ulr<hash>`` like the device the other
+  backends get; flows take traffic in from them and out to them like any other port.
+  With the userspace datapath (OVS "native tunneling") the underlay is the operator's: the
+  local IP must sit on the internal interface of another ``netdev`` bridge of this
+  ovs-vswitchd that holds the uplink (the ``br-phy`` of OVS's userspace-tunneling guide),
+  so OVS finds the route (learnt from the kernel, ``ovs/route/show``) and resolves the
+  remote's MAC itself (``tnl/arp/show``); a tunnel whose local IP is elsewhere is refused.
+  The kernel datapath makes GRE ports from the kernel's gretap, so it needs that probed.
+
 ovs-vswitchd must run in the node's network namespace; the datapath type is ``system``
 (kernel module) or ``netdev`` (userspace, e.g. where there is no openvswitch module).
 OpenFlow flows do not survive an ovs-vswitchd restart: the daemon re-applies them at start.
@@ -29,6 +39,7 @@ import re
 import zlib
 
 from .. import sh
+from . import endpoints
 from .base import (SteeringError, Switch, implied_ether_type, implied_l4, port_fields,
                    rules_by_port)
 
@@ -47,16 +58,22 @@ def _vsctl(*args, check=True):
 
 class OvsSwitch(Switch):
     name = "ovs"
-    endpoint_types = ("interface", "vlan", "internal", "host-stack")
-    endpoint_refusals = {"gre-tunnel": "GRE tunnel end-points are not implemented yet"}
+    endpoint_types = ("interface", "vlan", "internal", "host-stack", "gre-tunnel")
     unsupported_fields = {}
     supported_actions = ("output", "push_vlan", "pop_vlan")
+    tunnel_ports = True
 
     def __init__(self, datapath="system"):
         if datapath not in ("system", "netdev"):
             raise SteeringError(f"OVS datapath must be system or netdev, not '{datapath}'",
                                 status=400)
         self.datapath = datapath
+        if datapath == "system":
+            ok, why = endpoints.gretap_probe()
+            if not ok:
+                self.endpoint_types = tuple(t for t in self.endpoint_types if t != "gre-tunnel")
+                self.endpoint_refusals = {"gre-tunnel": "the kernel datapath makes GRE ports "
+                                          f"from kernel gretap devices, and {why}"}
 
     @classmethod
     def probe(cls):
@@ -78,7 +95,51 @@ class OvsSwitch(Switch):
         _vsctl("--if-exists", "del-br", BRIDGE, check=False)
 
     def features(self):
-        return {**super().features(), "bridge": BRIDGE, "datapath": self.datapath}
+        out = {**super().features(), "bridge": BRIDGE, "datapath": self.datapath}
+        if self.datapath == "netdev" and "gre-tunnel" in self.endpoint_types:
+            out["gre-tunnel"] = ("OVS native tunnel port; local-ip must be on the internal "
+                                 "interface of a netdev bridge of this ovs-vswitchd holding "
+                                 "the uplink")
+        return out
+
+    def check(self, graph):
+        super().check(graph)
+        mine = endpoints.plan(graph)
+        for ep in graph.endpoints:
+            if ep.type == "gre-tunnel":
+                self._check_underlay(ep)
+                p = ep.params
+                same = _vsctl("--bare", "--columns=name", "find", "Interface", "type=gre",
+                              f"options:remote_ip={p['remote-ip']}",
+                              f"options:local_ip={p['local-ip']}",
+                              *([f"options:key={p['gre-key']}"] if "gre-key" in p else []),
+                              check=False).split()
+                if [n for n in same if n != mine[ep.id].dev]:
+                    raise SteeringError(
+                        f"end-point '{ep.id}': the tunnel {p['local-ip']} → {p['remote-ip']}"
+                        f" (key {p.get('gre-key')}) is already an OVS port ({same[0]}): one "
+                        "end-point per tunnel", f"{ep.path}.gre-tunnel", 409)
+
+    def _check_underlay(self, ep):
+        """Userspace tunnels leave through the OVS bridge whose internal interface carries
+        the local IP (that is where OVS routes and resolves the tunnel's underlay)."""
+        dev = endpoints.tunnel_local_dev(ep)
+        if self.datapath != "netdev":
+            return
+        br = dev if dev in _vsctl("list-br", check=False).split() else \
+            _vsctl("port-to-br", dev, check=False).strip()      # a bridge's own interface, or
+        #                                                         an extra internal port
+        kind = _vsctl("--if-exists", "get", "Interface", dev, "type", check=False).strip()
+        dp = _vsctl("get", "Bridge", br, "datapath_type", check=False).strip() if br else ""
+        if br == BRIDGE or kind != "internal" or dp != "netdev":
+            why = ("it is unlite's own bridge" if br == BRIDGE else
+                   "not an OVS bridge's internal interface" if kind != "internal" else
+                   f"bridge '{br}' does not use the netdev datapath")
+            raise SteeringError(
+                f"end-point '{ep.id}': local-ip {ep.params['local-ip']} is on '{dev}' ({why}); "
+                "OVS userspace tunnels need it on the internal interface of a netdev bridge "
+                "of this ovs-vswitchd that holds the uplink (e.g. br-phy)",
+                f"{ep.path}.gre-tunnel.local-ip")
 
     # -- compile -----------------------------------------------------------------------------
     def rule_text(self, rule, attach):
@@ -145,9 +206,19 @@ class OvsSwitch(Switch):
         return f"priority={min(rule.priority, 65535)},{','.join(m)},actions={','.join(acts)}"
 
     def compile(self, graph, attach):
-        """{"ports": [device...], "flows": {device: [[rule id, cookie, flow], ...]}}."""
+        """{"ports": [device...], "flows": {device: [[rule id, cookie, flow], ...]},
+        "tunnels": {port: [OVS interface option, ...]}}."""
         g = graph_cookie(graph.id)
         ports = sorted({a.dev for a in attach.values()})
+        tunnels = {}
+        for ep in graph.endpoints:
+            if ep.type == "gre-tunnel":
+                p = ep.params
+                opts = [f"options:remote_ip={p['remote-ip']}",
+                        f"options:local_ip={p['local-ip']}"]
+                opts += [f"options:{k}={p[n]}" for k, n in (("key", "gre-key"), ("ttl", "ttl"))
+                         if p.get(n) is not None]
+                tunnels[attach[f"endpoint:{ep.id}"].dev] = opts
         flows = {dev: [] for dev in ports}
         used = set()
         for rule in rules_by_port(graph):
@@ -157,7 +228,7 @@ class OvsSwitch(Switch):
             used.add(low)
             flows[attach[str(rule.match.port_in)].dev].append(
                 [rule.id, f"0x{g | low:016x}", self.rule_text(rule, attach)])
-        return {"ports": ports, "flows": flows}
+        return {"ports": ports, "flows": flows, "tunnels": tunnels}
 
     # -- apply ---------------------------------------------------------------------------------
     def apply(self, graph_id, old, new):
@@ -173,19 +244,28 @@ class OvsSwitch(Switch):
             if before:
                 lines.append(f"delete cookie=0x{g:016x}/0x{MASK:016x},in_port={dev}")
             lines += [f"add cookie={c},{flow}" for _, c, flow in after or []]
-        if added:
-            args = []
-            for dev in added:
-                args += ["--", "--may-exist", "add-port", BRIDGE, dev]
-            _vsctl(*args[1:])
+        tunnels = new.get("tunnels", {})
         try:
+            if added:
+                args = []
+                for dev in added:
+                    args += ["--", "--may-exist", "add-port", BRIDGE, dev]
+                    if dev in tunnels:
+                        args += ["--", "set", "Interface", dev, "type=gre", *tunnels[dev]]
+                _vsctl(*args[1:])
+                for dev in (d for d in added if d in tunnels):
+                    err = _vsctl("get", "Interface", dev, "error", check=False).strip()
+                    if err not in ("", "[]"):
+                        raise SteeringError(f"OVS cannot make tunnel port {dev}: {err}")
             if lines:
                 sh.run(["ovs-ofctl", "-O", "OpenFlow14", "--bundle", "add-flows", BRIDGE, "-"],
                        input="\n".join(lines) + "\n")
-        except sh.CommandError as e:
+        except (sh.CommandError, SteeringError) as e:
             if added:
                 self._del_ports(added)
-            raise SteeringError(f"ovs-ofctl refused the flows: {e.stderr}") from e
+            if isinstance(e, SteeringError):
+                raise
+            raise SteeringError(f"{e.argv[0]} refused the ports or flows: {e.stderr}") from e
         if gone:
             self._del_ports(gone)
 

@@ -85,7 +85,6 @@ class TcSwitch(Switch):
     endpoint_refusals = {
         "vlan": "u32 cannot see VLAN tags and this kernel has no tc vlan action to pop or "
                 "push them",
-        "gre-tunnel": "GRE tunnel end-points are not implemented for this backend",
     }
     unsupported_fields = {
         "vlan_id": "u32 cannot see VLAN tags (the kernel keeps them in packet metadata)",
@@ -108,6 +107,7 @@ class TcSwitch(Switch):
         self.classifier = classifier or type(self).classifier_found
         if self.classifier == "flower":
             self.unsupported_fields = {**self.unsupported_fields, **self.flower_refusals}
+        self.carry_gretap()
 
     classifier_found = "u32"
 
