@@ -7,6 +7,10 @@ a new version each time: 25 %), and deletes (15 %). Any 5xx, any unexpected 4xx 
 transport error counts as an error. At the end every graph is deleted, the daemon stopped,
 and the kernel searched for anything unlite left.
 
+RSS is read at start, after a warm-up (one client makes each kind of request once: the
+first ones read the NNF catalog and the package database, which stay cached), after each
+round and at the end: growth from the warm-up on is what load costs.
+
     python tools/soak.py [--clients 20] [--seconds 60] [--backend nft]
 """
 from __future__ import annotations
@@ -103,6 +107,17 @@ class Stats:
                     self.samples.append(f"{method} {path} → {status}")
 
 
+def warm_up(c):
+    """Each kind of request the clients make, once."""
+    c.call("GET", "/NF-FG/")
+    c.call("GET", "/capabilities")
+    c.call("GET", f"/NF-FG/status/{c.gid}", ok=(404,))
+    for version in (1, 2):
+        c.call("PUT", f"/NF-FG/{c.gid}", graph(c.gid, f"sa{c.i}", f"sb{c.i}", version))
+    c.call("GET", f"/NF-FG/status/{c.gid}")
+    c.call("DELETE", f"/NF-FG/{c.gid}")
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else 0.0
@@ -113,7 +128,7 @@ def main():
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--backend", default="nft", choices=["nft", "tc"])
-    p.add_argument("--rounds", type=int, default=2,
+    p.add_argument("--rounds", type=int, default=3,
                    help="split the time in rounds and print RSS after each: growth that "
                         "stops after the first round is the peak concurrency's thread "
                         "stacks and allocator pools, growth in every round a leak")
@@ -133,8 +148,17 @@ def main():
         netlab.sh("ip", "-n", gw, "-batch", "-", input="\n".join(lines) + "\n")
         d = netlab.Daemon(gw, work / "d", CATALOG, backend=a.backend).start()
         time.sleep(0.5)
-        rss0 = rss_kb(d.proc.pid) / 1024
+        cold = rss_kb(d.proc.pid) / 1024
         clients = [Client(d.port, i, stats) for i in range(a.clients)]
+        warm = Client(d.port, 0, Stats())       # its own graph, on client 0's interfaces
+        warm.gid = "soak-warm-up"
+        with concurrent.futures.ThreadPoolExecutor(1, initializer=netlab._enter,
+                                                   initargs=(gw,)) as one:
+            one.submit(warm_up, warm).result()
+        if warm.stats.errors:
+            sys.exit(f"soak: warm-up failed: {warm.stats.samples}")
+        time.sleep(0.5)
+        rss0 = rss_kb(d.proc.pid) / 1024
         rounds = []
 
         def run(c):
@@ -169,7 +193,9 @@ def main():
     for m, xs in sorted(stats.lat.items()):
         print(f"| {m} p50 / p99 (ms) | {pct(xs, 50):.1f} / {pct(xs, 99):.1f} |")
     print(f"| all p50 / p99 (ms) | {pct(allms, 50):.1f} / {pct(allms, 99):.1f} |")
-    print(f"| daemon RSS start → end (MB) | {rss0:.1f} → {rss1:.1f} ({rss1 - rss0:+.2f}) |")
+    print(f"| daemon RSS at start, after warm-up (MB) | {cold:.1f}, {rss0:.1f} "
+          f"({rss0 - cold:+.2f}) |")
+    print(f"| daemon RSS warm → end (MB) | {rss0:.1f} → {rss1:.1f} ({rss1 - rss0:+.2f}) |")
     print(f"| RSS after each round (MB) | {' → '.join(f'{r:.1f}' for r in rounds)} |")
     if len(rounds) > 1:
         print(f"| RSS growth after round 1 (MB) | {rounds[-1] - rounds[0]:+.2f} |")

@@ -1,5 +1,10 @@
 import sys
 
-from .cli import main
+from . import tune_malloc
+
+if sys.argv[1:2] == ["serve"]:
+    tune_malloc()                  # first: it may re-execute the process
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

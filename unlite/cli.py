@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import uci
+from . import tune_malloc, uci
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -39,6 +39,7 @@ def lean_imports():
 
 
 def cmd_serve(a):
+    tune_malloc()                          # done already when run as python -m unlite
     lean_imports()
     if a.uci:                                   # settings from UCI; flags given win
         try:

@@ -92,14 +92,23 @@ class Events:
                 log.warning("ubus send unlite.%s failed: %s", kind, e)
 
 
-def sse(sub, heartbeat=15.0, allow=None):
+def sse(sub, heartbeat=15.0, allow=None, gone=None, poll=1.0):
     """The server-sent-event lines of a subscription (a generator for the HTTP response);
-    ``allow(data)`` filters what this listener may see (a tenant: its own graphs)."""
+    ``allow(data)`` filters what this listener may see (a tenant: its own graphs);
+    ``gone()``, asked every ``poll`` seconds while no event comes, says the listener has
+    closed its end, which ends the stream (else only a failed keep-alive would)."""
     yield ": unlite events\n\n"
+    wait = min(poll, heartbeat) if gone else heartbeat
+    quiet = 0.0                 # seconds since the listener was last sent anything
     while True:
-        item = sub.get(heartbeat)
+        item = sub.get(wait)
         if item is None:
-            yield ": keep-alive\n\n"
+            if gone and gone():
+                return
+            quiet += wait
+            if quiet >= heartbeat:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
             continue
         seq, kind, data = item
         if allow and not allow(data):
@@ -107,4 +116,5 @@ def sse(sub, heartbeat=15.0, allow=None):
         if sub.lost:
             data = dict(data, lost=sub.lost)
             sub.lost = 0
+        quiet = 0.0
         yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"

@@ -153,14 +153,14 @@ class Node:
                               "multitenancy": t.multitenancy, "ports": list(t.ports),
                               "preferred": best.get(t.name) is t})
         mem = _meminfo()
+        steering = self.switch.features()
         return {
             "functional-capabilities": funcs,
             "infrastructure": {"arch": os.uname().machine, "kernel": os.uname().release,
                                "execution-environments": ["native"],
                                "steering-backend": self.switch.name,
-                               "steering": {**self.switch.features(),
-                                            "probe": self.switch.probe_result},
-                               "endpoint-types": list(self.switch.endpoint_types)},
+                               "steering": {**steering, "probe": self.switch.probe_result},
+                               "endpoint-types": steering["endpoint-types"]},
             "resources": {"cpus": os.cpu_count(), "memory-free-kb": mem.get("MemAvailable"),
                           "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
                           "nfs": sum(len(d.instances) for d in self.graphs.values())},

@@ -16,7 +16,7 @@ A backend is the big switch of the UN on one kind of datapath. The node gives it
 - ``features()``       what it supports, for ``/capabilities``.
 
 ``gre-tunnel`` end-points: nft and tc steer a kernel gretap device that ``endpoints`` makes,
-where the kernel has gretap (``carry_gretap``); ovs makes the tunnel port itself
+where the kernel has gretap (``kernel_gretap``, probed on first need); ovs makes the tunnel port itself
 (``tunnel_ports``).
 
 Table I mapping: create/delete LSI = a graph's table/flow-cookie space made by the first
@@ -50,15 +50,21 @@ class Switch:
     supported_actions: tuple[str, ...] = ("output",)
     action_refusal = "this datapath cannot push or pop VLAN tags"
     tunnel_ports = False        # makes gre-tunnel ports itself (else: a kernel gretap device)
+    kernel_gretap = False       # carries gre-tunnel end-points as kernel gretap devices
+    _gretap_probed = False
 
     @classmethod
     def probe(cls):
         """(ok, reason): can this node run the backend?"""
         return True, ""
 
-    def carry_gretap(self):
-        """Carry gre-tunnel end-points as kernel gretap devices where this kernel has them
-        (probed once, in a scratch namespace); otherwise refuse them with the reason."""
+    def _probe_gretap(self):
+        """With ``kernel_gretap``: carry gre-tunnel end-points where this kernel has gretap
+        devices, else refuse them with the reason. Probed on first need (in a scratch
+        namespace, ~0.1 s: not at every daemon start)."""
+        if not self.kernel_gretap or self._gretap_probed:
+            return
+        self._gretap_probed = True
         from .endpoints import gretap_probe
         ok, why = gretap_probe()
         if ok:
@@ -73,6 +79,7 @@ class Switch:
         """Remove the node-wide objects (never raises)."""
 
     def features(self):
+        self._probe_gretap()
         return {"name": self.name, "endpoint-types": list(self.endpoint_types),
                 "refused-endpoint-types": dict(self.endpoint_refusals),
                 "actions": list(self.supported_actions),
@@ -80,6 +87,8 @@ class Switch:
 
     def check(self, graph):
         """Raise SteeringError for the first thing of ``graph`` this backend cannot carry."""
+        if any(ep.type == "gre-tunnel" for ep in graph.endpoints):
+            self._probe_gretap()
         for ep in graph.endpoints:
             if ep.type not in self.endpoint_types:
                 why = self.endpoint_refusals.get(ep.type, "not implemented by this backend")

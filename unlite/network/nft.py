@@ -56,9 +56,7 @@ class NftSwitch(Switch):
         "mpls_label": "nftables cannot match MPLS labels in netdev ingress here",
         "mpls_tc": "nftables cannot match MPLS traffic classes in netdev ingress here",
     }
-
-    def __init__(self):
-        self.carry_gretap()
+    kernel_gretap = True
 
     @classmethod
     def probe(cls):

@@ -82,6 +82,7 @@ _PROTO_NAMES = {(6, 0x0800): "tcp", (17, 0x0800): "udp", (132, 0x0800): "sctp",
 
 class TcSwitch(Switch):
     name = "tc"
+    kernel_gretap = True
     endpoint_refusals = {
         "vlan": "u32 cannot see VLAN tags and this kernel has no tc vlan action to pop or "
                 "push them",
@@ -107,7 +108,6 @@ class TcSwitch(Switch):
         self.classifier = classifier or type(self).classifier_found
         if self.classifier == "flower":
             self.unsupported_fields = {**self.unsupported_fields, **self.flower_refusals}
-        self.carry_gretap()
 
     classifier_found = "u32"
 
