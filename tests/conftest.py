@@ -141,6 +141,21 @@ def nnf_repo(tmp_path):
     return add
 
 
+# Two tenants, each allowed two of the gateway's interfaces (tenant and schema tests).
+ALICE, BOB = "alice-token-0123456789", "bob-token-0123456789"
+TWO_TENANTS_UCI = f"""
+config tenant 'alice'
+	list token '{ALICE}'
+	list interface 'eth0'
+	list interface 'eth1'
+
+config tenant 'bob'
+	list token '{BOB}'
+	list interface 'eth2'
+	list interface 'eth3'
+"""
+
+
 def un_example(name):
     return json.loads((DATA / "un-examples" / name).read_text())
 

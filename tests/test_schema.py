@@ -38,6 +38,7 @@ from urllib3.connection import HTTPConnection  # noqa: E402
 from urllib3.connectionpool import HTTPConnectionPool  # noqa: E402
 
 import netlab  # noqa: E402
+from conftest import ALICE, BOB, TWO_TENANTS_UCI  # noqa: E402
 from unlite import __version__  # noqa: E402
 from unlite.openapi import EXAMPLE, document  # noqa: E402
 
@@ -48,18 +49,7 @@ SEED = int(os.environ.get("UNLITE_SCHEMA_SEED", 1))
 TIMEOUT = 30             # seconds for one answer; a GET /events stream (which never ends by
 STREAM = 2.0             # itself) is read until it has been silent this long
 
-ALICE, BOB = "alice-token-0123456789", "bob-token-0123456789"
-UCI = f"""
-config tenant 'alice'
-	list token '{ALICE}'
-	list interface 'eth0'
-	list interface 'eth1'
-
-config tenant 'bob'
-	list token '{BOB}'
-	list interface 'eth2'
-	list interface 'eth3'
-"""
+UCI = TWO_TENANTS_UCI
 
 # A request that satisfies the NF-FG schema may still be refused: JSON Schema cannot say
 # that a rule's ports must be those of the same graph (400), nor which NFs and interfaces

@@ -6,22 +6,12 @@ import os
 import pytest
 
 import netlab
-from conftest import bridge_graph
+from conftest import ALICE, BOB, TWO_TENANTS_UCI, bridge_graph
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
 
-ALICE, BOB, ROOT_T = "alice-token-0123456789", "bob-token-0123456789", "root-token-0123456789"
-UCI = f"""
-config tenant 'alice'
-	list token '{ALICE}'
-	list interface 'eth0'
-	list interface 'eth1'
-
-config tenant 'bob'
-	list token '{BOB}'
-	list interface 'eth2'
-	list interface 'eth3'
-
+ROOT_T = "root-token-0123456789"
+UCI = TWO_TENANTS_UCI + f"""
 config tenant 'root'
 	list token '{ROOT_T}'
 	option admin '1'
