@@ -6,10 +6,14 @@
    exist and belong to no other graph (and to the caller, with tenants), plan every NF
    instance (resolved package, dependencies, names);
 2. record the plan (runtime record), then create only the NF instances that are new or
-   changed — a changed NF gets a new instance beside the old one — and the end-point devices;
+   changed — a changed NF gets a new instance beside the old one, an NF whose only change
+   is its port set keeps its instance and gets the new ports hot-plugged (Table II update),
+   a single-instance NF (``multitenancy: false``) gets the graph's own ports — and the
+   end-point devices;
 3. steer: one backend transaction that rewrites only the chains whose rules changed;
-4. start the new instances (they can already talk through the graph), store the desired
-   graph (the commit point), then stop and delete the instances nobody uses any more.
+4. start the new instances (they can already talk through the graph), run ``update`` in
+   the hot-plugged ones, store the desired graph (the commit point), then unplug the ports
+   and stop and delete the instances nobody uses any more.
 
 Any failure before the commit point puts the old rules back, undoes what 2 made and leaves
 the previous version running. A delete stops the NFs while they are still steered, then
