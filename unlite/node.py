@@ -263,8 +263,7 @@ class Node:
                     self.compute.stop(inst)  # (an IPsec client's IKE DELETE) gets out
                 if _forwards(d):
                     try:
-                        control.apply([f for g, o in self.graphs.items() if g != gid
-                                       for f in _forwards(o)])
+                        self._forward(drop=gid)
                     except sh.CommandError as e:
                         log.error("graph %s: could not remove its control ports: %s", gid, e)
                 self.switch.remove(gid, d.chains)
@@ -325,7 +324,7 @@ class Node:
             + [i.to_dict() for i in fresh],
             "links": [ln.to_dict() for ln in list(old_links.values()) + fresh_links]})
         faults.point("deploy:recorded")
-        made, plugged, told, steered = [], [], [], False
+        made, plugged, told, steered, forwarding = [], [], [], False, False
         try:
             endpoints.create(fresh_links, kernel_tunnels=not self.switch.tunnel_ports)
             for inst in fresh:
@@ -345,7 +344,9 @@ class Node:
             # client reaching its server, a DHCP client its server).
             self.switch.apply(graph.id, old.chains if old else {}, new.chains)
             steered = True
-            if _forwards(new) or (old and _forwards(old)):
+            # unify-control (its addresses exist once the instances do)
+            forwarding = bool(_forwards(new) or (old and _forwards(old)))
+            if forwarding:
                 self._forward(new)
             faults.point("deploy:steered")
             for inst in fresh:
@@ -360,7 +361,7 @@ class Node:
             if store:                                   # the commit point
                 self.store.desired.put(graph.id, graph.doc)
         except BaseException:
-            if steered and (_forwards(new) or (old and _forwards(old))):
+            if steered and forwarding:
                 try:
                     self._forward()
                 except sh.CommandError as e:
@@ -414,10 +415,11 @@ class Node:
                     raise NodeError(f"host TCP port {c.host_port} is in use on this node "
                                     "(a socket listens on it)", path, 409)
 
-    def _forward(self, pending=None):
-        """Rewrite the node's unify-control forwards: every running graph's, with
-        ``pending`` (a graph being deployed) in place of its running version."""
-        graphs = dict(self.graphs)
+    def _forward(self, pending=None, drop=None):
+        """Rewrite the node's unify-control forwards: every running graph's but ``drop``'s
+        (a graph being deleted), with ``pending`` (a graph being deployed) in place of its
+        running version."""
+        graphs = {gid: d for gid, d in self.graphs.items() if gid != drop}
         if pending is not None:
             graphs[pending.graph.id] = pending
         control.apply([f for d in graphs.values() for f in _forwards(d)])

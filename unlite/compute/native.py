@@ -181,21 +181,8 @@ class NativeDriver:
         """Allocate: netns, veth ports (configured), run dir; then the optional create script."""
         self._write_config(inst)
         host, inner = [f"netns add {inst.netns}"], ["link set lo up"]
-        if inst.control:                     # unify-control: a veth outside the graph
-            slot = ctlnet.free_slot(int(_h(inst.netns), 16), self.ctl_slots)
-            if slot is None:
-                raise ComputeError(f"NF '{inst.nf}': no free unify-control address left",
-                                   "Unstartable")
-            node, nf = ctlnet.slot_address(slot)
-            inst.ctl = {"host": "ul" + _h(inst.netns, "unify-control"), "ifname": "ctl0",
-                        "node": node, "addr": nf, "slot": slot}
-            self.ctl_slots.add(slot)
-            c = inst.ctl
-            host += [f"link add {c['host']} type veth peer name ctl0 netns {inst.netns}",
-                     f"link set {c['host']} addrgenmode none", f"addr add {node} dev {c['host']}",
-                     f"link set {c['host']} up"]
-            inner += ["link set ctl0 addrgenmode none", f"addr add {nf} dev ctl0",
-                      "link set ctl0 up"]
+        if inst.control:
+            self._control_port(inst, host, inner)
         self._plumb(inst, inst.ports, host, inner)
         if inst.ctl:    # forwarded connections (to 127.0.0.1 too) and their replies pass
             for knob in ("route_localnet", "forwarding"):
@@ -207,6 +194,22 @@ class NativeDriver:
             raise ComputeError(f"NF '{inst.nf}': cannot apply its resource limits: {e}",
                                "Unstartable") from e
         self._script(inst, "create", "Unstartable")
+
+    def _control_port(self, inst, host, inner):
+        """unify-control: a /30 of its own and the ``ip`` lines of a veth outside the
+        graph (``ctl0`` inside), added to the host and inner batches of ``create``."""
+        slot = ctlnet.free_slot(int(_h(inst.netns), 16), self.ctl_slots)
+        if slot is None:
+            raise ComputeError(f"NF '{inst.nf}': no free unify-control address left",
+                               "Unstartable")
+        node, nf = ctlnet.slot_address(slot)
+        dev = "ul" + _h(inst.netns, "unify-control")
+        inst.ctl = {"host": dev, "ifname": "ctl0", "node": node, "addr": nf, "slot": slot}
+        self.ctl_slots.add(slot)
+        host += [f"link add {dev} type veth peer name ctl0 netns {inst.netns}",
+                 f"link set {dev} addrgenmode none", f"addr add {node} dev {dev}",
+                 f"link set {dev} up"]
+        inner += ["link set ctl0 addrgenmode none", f"addr add {nf} dev ctl0", "link set ctl0 up"]
 
     def _plumb(self, inst, ports, host, inner):
         """veth pairs for ``ports``, made and moved in one host batch, configured in one
