@@ -96,6 +96,17 @@ def test_resolve_by_name_alias_and_template(repo, tmp_path):
         repo.resolve("firewall", "ids.json")
 
 
+def test_listing_reads_the_index_not_the_archives_it_pins(repo, caplog):
+    """The catalog (``/capabilities``) comes from the .json entries alone: a pinned .tgz
+    is read only when a graph needs it (and then its sha256 decides)."""
+    (repo.root / "nat.tgz").write_bytes(b"not a tar archive")
+    with caplog.at_level("WARNING", "unlite.package"):
+        assert sorted(t.name for t in repo.templates()) == ["bridge", "firewall", "nat"]
+    assert caplog.records == []
+    with pytest.raises(PackageError, match="sha256"):
+        repo.resolve("nat")
+
+
 def test_bare_tgz_and_packages_added_while_running(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
@@ -226,16 +237,17 @@ def test_load_template_errors_name_the_field():
 def test_missing_dependencies(tmp_path, monkeypatch):
     db = tmp_path / "status"
     db.write_text("Package: utpk-installed\nStatus: install user installed\n\n"
-                  "Package: iptables\nStatus: deinstall ok config-files\n")
+                  "Package: iptables\nStatus: deinstall ok config-files\n\n"
+                  "Status: install ok installed\nPackage: utpk-last")  # no blank line at the end
     monkeypatch.setattr(P, "PACKAGE_DBS", (str(db), str(tmp_path / "none")))
     t = load_template({**TPL, "dependencies": {"capability": [
         {"name": "sh", "type": "executable"}, {"name": "utpk-no-such-tool", "type": "executable"},
-        {"name": "utpk-installed", "type": "package"}, {"name": "iptables", "type": "package"}]}},
-        "t")
+        {"name": "utpk-installed", "type": "package"}, {"name": "iptables", "type": "package"},
+        {"name": "utpk-last", "type": "package"}]}}, "t")
     assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'", "package 'iptables'"]
     monkeypatch.setattr(P, "PACKAGE_DBS", (str(tmp_path / "none"),))   # no database: which()
     assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'",
-                                         "package 'utpk-installed'"]
+                                         "package 'utpk-installed'", "package 'utpk-last'"]
     fw = load_template((NNF / "firewall" / "template.json").read_bytes(), "fw")
     assert P.missing_dependencies(fw, path="") == []      # ip, nft found in the sbin dirs
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -210,14 +211,18 @@ def _installed_packages(db):
     hit = _pkg_db_cache.get(db)
     if hit and hit[0] == mtime:
         return hit[1]
-    names = set()
-    with open(db, encoding="utf-8", errors="replace") as f:
-        for stanza in f.read().split("\n\n"):
-            fields = dict(ln.split(":", 1) for ln in stanza.splitlines()
-                          if ":" in ln and not ln.startswith(" "))
-            words = fields.get("Status", "").split()
-            if "Package" in fields and len(words) == 3 and words[2] == "installed":
-                names.add(fields["Package"].strip())
+    names, name, installed = set(), None, False
+    with open(db, encoding="utf-8", errors="replace") as f:    # streamed: ~1 MB on Debian
+        for ln in itertools.chain(f, ["\n"]):                   # "\n" ends the last stanza
+            if ln.startswith("Package:"):
+                name = ln[8:].strip()
+            elif ln.startswith("Status:"):
+                words = ln[7:].split()
+                installed = len(words) == 3 and words[2] == "installed"
+            elif not ln.strip():                                # end of a stanza
+                if name and installed:
+                    names.add(name)
+                name, installed = None, False
     _pkg_db_cache[db] = (mtime, frozenset(names))
     return _pkg_db_cache[db][1]
 
@@ -457,19 +462,25 @@ class Repository:
         except OSError as e:
             log.warning("NNF repository %s unreadable: %s", self.root, e)
             paths = []
-        for p in paths:
+
+        def index(p):
             try:
                 mtime = p.stat().st_mtime_ns
             except OSError:
-                continue
+                return
             old = self._files.get(p)
             files[p] = old if old and old.mtime == mtime else self._index(p, mtime)
+
+        for p in paths:
+            if p.suffix == ".json":
+                index(p)
+        # .json entries first; a .tgz that a .json points at is neither read nor listed twice
+        pinned = {self._local(e.uri) for e in files.values()}
+        for p in paths:
+            if p.suffix == ".tgz" and p.resolve() not in pinned:
+                index(p)
         self._files = files
-        pinned = {self._local(e.uri) for e in files.values() if e.file.suffix == ".json"}
-        # .json entries first; a .tgz that a .json points at is not listed twice
-        self._entries = [e for e in files.values() if e.file.suffix == ".json"] + \
-                        [e for e in files.values() if e.file.suffix == ".tgz"
-                         and e.file.resolve() not in pinned]
+        self._entries = list(files.values())
 
     def _index(self, p: Path, mtime):
         try:
