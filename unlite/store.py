@@ -5,7 +5,9 @@
 - runtime records: ``<run-dir>/graphs/<id>.json`` — on a router under /var/run (RAM): every
   kernel object of a graph, written *before* the object is made, so a crash leaves a record
   to clean from. Atomic (rename) but not fsync'ed: they must survive a crash of the daemon,
-  which the page cache does; a power cut takes the kernel objects with them.
+  which the page cache does; a power cut takes the kernel objects with them. Compact JSON
+  (a deploy writes its record three times; json's C encoder only runs without ``indent``),
+  where the desired graphs are indented for the operator who reads them.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, data, durable=True):
+def write_atomic(path: Path, data, durable=True, compact=False):
+    text = json.dumps(data, sort_keys=True, **({"separators": (",", ":")} if compact
+                                               else {"indent": 1}))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
+        f.write(text)
         if durable:
             f.flush()
             os.fsync(f.fileno())
@@ -35,12 +39,12 @@ def write_atomic(path: Path, data, durable=True):
 class Folder:
     """A folder of ``<id>.json`` documents."""
 
-    def __init__(self, root, durable=True):
-        self.root, self.durable = Path(root), durable
+    def __init__(self, root, durable=True, compact=False):
+        self.root, self.durable, self.compact = Path(root), durable, compact
         self.root.mkdir(parents=True, exist_ok=True)
 
     def put(self, key, data):
-        write_atomic(self.root / f"{key}.json", data, self.durable)
+        write_atomic(self.root / f"{key}.json", data, self.durable, self.compact)
 
     def get(self, key):
         try:
@@ -62,4 +66,4 @@ class Store:
     def __init__(self, state_dir, run_dir):
         self.desired = Folder(Path(state_dir) / "graphs")
         self.owners = Folder(Path(state_dir) / "owners")     # graph id → tenant
-        self.runtime = Folder(Path(run_dir) / "graphs", durable=False)
+        self.runtime = Folder(Path(run_dir) / "graphs", durable=False, compact=True)

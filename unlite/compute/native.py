@@ -459,7 +459,8 @@ class NativeDriver:
             f.unlink()
 
     def _save_shared(self, s):
-        write_atomic(self.shared_dir / f"{s.inst.netns}.json", s.inst.to_dict(), durable=False)
+        write_atomic(self.shared_dir / f"{s.inst.netns}.json", s.inst.to_dict(), durable=False,
+                     compact=True)
 
     # -- helpers -------------------------------------------------------------------------------
     def _rundir(self, inst):
