@@ -320,7 +320,7 @@ def test_feed_installs_into_a_scratch_root(built, tmp_path):
         assert (root / f"usr/share/unlite/nnf/{nnf}.tgz").is_file()
     status = (root / "usr/lib/opkg/status").read_text()
     md5 = hashlib.md5((root / "etc/config/unlite").read_bytes()).hexdigest()
-    assert f"Package: unlite\n" in status and f"Conffiles:\n /etc/config/unlite {md5}\n" in status
+    assert "Package: unlite\n" in status and f"Conffiles:\n /etc/config/unlite {md5}\n" in status
     # every shell script that lands on the box parses (busybox ash is POSIX sh)
     scripts = [root / "etc/init.d/unlite", root / "usr/libexec/rpcd/unlite",
                root / "usr/bin/unlite"] + sorted(p for p in info.iterdir()

@@ -438,7 +438,7 @@ def test_luci_view_draws_with_the_shared_core(gateway, daemon, browser):
     shared core, a deploy error marked in the pasted text; and without the core file the
     page still lists, deploys and shows the status as text."""
     from unlite import rpcd
-    gw, d, b = gateway, daemon, browser
+    d, b = daemon, browser
     assert d.api("PUT", "/NF-FG/home", chain_graph())[0] == 201
     doc, st = d.api("GET", "/NF-FG/home")[1], d.api("GET", "/NF-FG/status/home")[1]
     bad = json.dumps(bridge_graph("bad", eps=("eth2", "eth3"), nf="nosuch"), indent=2)

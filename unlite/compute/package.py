@@ -321,9 +321,9 @@ def _atomic_write(path: Path, data: bytes):
 
 
 # -- unpack ---------------------------------------------------------------------------------
-def _member_path(m: tarfile.TarInfo):
-    import tarfile
-    """The safe relative path of a member, or raise; '' for the archive root itself."""
+def _member_path(m):
+    """The safe relative path of tar member ``m``, or raise; '' for the archive root itself."""
+    import tarfile                      # only on a first unpack: the daemon may never need it
     name = m.name
     if "\0" in name or "\\" in name:
         raise PackageError(f"refusing archive member {name!r}: NUL or backslash in its name")
