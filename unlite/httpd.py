@@ -26,7 +26,7 @@ import threading
 import time
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-log = logging.getLogger("unlite.api")
+log = logging.getLogger("unlite.http")         # one line per request
 
 MAX_BODY = 1 << 20  # 1 MiB: a graph is a few KiB; anything larger is a mistake or an attack
 REQUEST_TIMEOUT = 30  # seconds a client may take to send a request (or to take a chunk)

@@ -5,9 +5,9 @@
 - runtime records: ``<run-dir>/graphs/<id>.json`` — on a router under /var/run (RAM): every
   kernel object of a graph, written *before* the object is made, so a crash leaves a record
   to clean from. Atomic (rename) but not fsync'ed: they must survive a crash of the daemon,
-  which the page cache does; a power cut takes the kernel objects with them. Compact JSON
-  (a deploy writes its record three times; json's C encoder only runs without ``indent``),
-  where the desired graphs are indented for the operator who reads them.
+  which the page cache does; a power cut takes the kernel objects with them. They are
+  compact JSON (a deploy writes its record three times, and json's C encoder only runs
+  without ``indent``); the desired graphs are indented for the operator who reads them.
 """
 from __future__ import annotations
 
