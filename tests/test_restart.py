@@ -1,6 +1,7 @@
 """The daemon dies or the box reboots: graphs come back, nothing is left twice."""
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 
@@ -63,3 +64,31 @@ def test_reboot_brings_every_graph_back(gateway, make_daemon):
     finally:
         d2.stop()
     assert d2.proc.returncode == 0
+
+
+def _tunables(pid):
+    """GLIBC_TUNABLES as process ``pid`` was started with it. glibc parses the variable in
+    place, so /proc/PID/environ shows its tunables as NUL-separated pieces."""
+    parts = open(f"/proc/{pid}/environ", "rb").read().decode().split("\0")
+    for i, kv in enumerate(parts):
+        if kv.startswith("GLIBC_TUNABLES="):
+            pieces = itertools.takewhile(lambda p: p.startswith("glibc."), parts[i + 1:])
+            return ":".join([kv.partition("=")[2], *pieces])
+    return None
+
+
+@pytest.mark.parametrize("backend", ["nft"], indirect=True)
+def test_the_daemon_runs_with_its_malloc_tunables(gateway, make_daemon):
+    """``unlite serve`` re-executes itself once (same pid) with unlite.MALLOC_TUNABLES on
+    glibc; on musl, or when the caller set tunables of its own, it runs as started."""
+    import unlite
+    glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX")}
+    d = make_daemon(env=env)
+    if glibc:
+        assert _tunables(d.proc.pid) == unlite.MALLOC_TUNABLES
+        assert "glibc.malloc.tcache_count=0" in unlite.MALLOC_TUNABLES
+    else:
+        assert _tunables(d.proc.pid) is None
+    mine = make_daemon(env=dict(env, GLIBC_TUNABLES="glibc.malloc.arena_max=2"), port=8081)
+    assert _tunables(mine.proc.pid) == "glibc.malloc.arena_max=2"
