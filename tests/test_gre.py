@@ -196,3 +196,22 @@ def test_gretap_devices_are_planned_within_names():
     ok, why = endpoints.gretap_probe()
     print(f"\ngretap probe here: {ok}, {why}")
     assert ok or why == endpoints.NO_GRETAP
+
+
+def test_ovs_kernel_datapath_probes_gretap_on_first_need():
+    """OVS's kernel datapath makes GRE ports from kernel gretap: the backend offers
+    gre-tunnel end-points only once a first need (here /capabilities) has probed it, and
+    making the backend probes nothing (no scratch namespace at daemon start)."""
+    from unlite.network import endpoints
+    from unlite.network.ovs import OvsSwitch
+    endpoints._gretap.clear()                   # this process may have probed already
+    sw = OvsSwitch("system")
+    assert endpoints._gretap == [] and "gre-tunnel" not in sw.endpoint_types
+    f = sw.features()
+    ok, why = endpoints.gretap_probe()
+    if ok:
+        assert "gre-tunnel" in f["endpoint-types"]
+    else:
+        assert f["refused-endpoint-types"]["gre-tunnel"] == (
+            f"the kernel datapath makes GRE ports from kernel gretap devices, and {why}")
+    assert "gre-tunnel" in OvsSwitch("netdev").endpoint_types   # userspace: its own tunnels

@@ -15,9 +15,9 @@ A backend is the big switch of the UN on one kind of datapath. The node gives it
                        start and removed at daemon stop;
 - ``features()``       what it supports, for ``/capabilities``.
 
-``gre-tunnel`` end-points: nft and tc steer a kernel gretap device that ``endpoints`` makes,
-where the kernel has gretap (``kernel_gretap``, probed on first need); ovs makes the tunnel port itself
-(``tunnel_ports``).
+``gre-tunnel`` end-points: nft and tc steer a kernel gretap device that ``endpoints`` makes;
+ovs makes the tunnel port itself (``tunnel_ports``), on its kernel datapath also from
+gretap. Where gretap is needed (``kernel_gretap``) it is probed on first need.
 
 Table I mapping: create/delete LSI = a graph's table/flow-cookie space made by the first
 ``apply`` and dropped by ``remove``; create/delete port = a device entering/leaving a state;
@@ -50,7 +50,8 @@ class Switch:
     supported_actions: tuple[str, ...] = ("output",)
     action_refusal = "this datapath cannot push or pop VLAN tags"
     tunnel_ports = False        # makes gre-tunnel ports itself (else: a kernel gretap device)
-    kernel_gretap = False       # carries gre-tunnel end-points as kernel gretap devices
+    kernel_gretap = False       # its gre-tunnel end-points need the kernel's gretap devices
+    gretap_refusal = "{why}"    # the refusal when this kernel has none
     _gretap_probed = False
 
     @classmethod
@@ -70,7 +71,8 @@ class Switch:
         if ok:
             self.endpoint_types = (*self.endpoint_types, "gre-tunnel")
         else:
-            self.endpoint_refusals = {**self.endpoint_refusals, "gre-tunnel": why}
+            self.endpoint_refusals = {**self.endpoint_refusals,
+                                      "gre-tunnel": self.gretap_refusal.format(why=why)}
 
     def setup(self):
         """Make the node-wide objects the backend needs (idempotent)."""

@@ -26,7 +26,8 @@ stay isolated because every flow matches an ``in_port`` that belongs to exactly 
   ovs-vswitchd that holds the uplink (the ``br-phy`` of OVS's userspace-tunneling guide),
   so OVS finds the route (learnt from the kernel, ``ovs/route/show``) and resolves the
   remote's MAC itself (``tnl/arp/show``); a tunnel whose local IP is elsewhere is refused.
-  The kernel datapath makes GRE ports from the kernel's gretap, so it needs that probed.
+  The kernel datapath makes GRE ports from the kernel's gretap: there they are offered once
+  the first need has probed it (``Switch.kernel_gretap``).
 
 ovs-vswitchd must run in the node's network namespace; the datapath type is ``system``
 (kernel module) or ``netdev`` (userspace, e.g. where there is no openvswitch module).
@@ -62,18 +63,16 @@ class OvsSwitch(Switch):
     unsupported_fields = {}
     supported_actions = ("output", "push_vlan", "pop_vlan")
     tunnel_ports = True
+    gretap_refusal = "the kernel datapath makes GRE ports from kernel gretap devices, and {why}"
 
     def __init__(self, datapath="system"):
         if datapath not in ("system", "netdev"):
             raise SteeringError(f"OVS datapath must be system or netdev, not '{datapath}'",
                                 status=400)
         self.datapath = datapath
-        if datapath == "system":
-            ok, why = endpoints.gretap_probe()
-            if not ok:
-                self.endpoint_types = tuple(t for t in self.endpoint_types if t != "gre-tunnel")
-                self.endpoint_refusals = {"gre-tunnel": "the kernel datapath makes GRE ports "
-                                          f"from kernel gretap devices, and {why}"}
+        if datapath == "system":                # gre-tunnel once gretap is probed
+            self.kernel_gretap = True
+            self.endpoint_types = tuple(t for t in self.endpoint_types if t != "gre-tunnel")
 
     @classmethod
     def probe(cls):
