@@ -8,8 +8,9 @@ transport error counts as an error. At the end every graph is deleted, the daemo
 and the kernel searched for anything unlite left.
 
 RSS is read at start, after a warm-up (one client makes each kind of request once: the
-first ones read the NNF catalog and the package database, which stay cached), after each
-round and at the end: growth from the warm-up on is what load costs.
+first ones read the NNF catalog and the package database, and the first deploy loads
+tarfile to unpack its package, all kept), after each round and at the end: growth from the
+warm-up on is what load costs.
 
     python tools/soak.py [--clients 20] [--seconds 60] [--backend nft]
 """

@@ -10,8 +10,10 @@ in the same graph; key-case slips are read with a warning; the end-point object 
 """
 from __future__ import annotations
 
-ID = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"          # graph, NF, end-point and rule ids
-PORT_ID = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+from .model.nffg import ID_RE, ID_RULE, PORT_ID_RE
+
+ID = f"^{ID_RE.pattern}$"                       # graph, NF, end-point and rule ids
+PORT_ID = f"^{PORT_ID_RE.pattern}$"
 MAC = "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 
 
@@ -68,8 +70,7 @@ def _param(name, desc, schema, example=None):
     return p
 
 
-GID = _param("gid", "graph id: 1-64 letters, digits, '_', '.' or '-', starting with a "
-             "letter or digit", _str(pattern=ID), "home")
+GID = _param("gid", f"graph id: {ID_RULE}", _str(pattern=ID), "home")
 NF = _param("nf", "the NF's id in the graph", _str(pattern=ID), "br")
 ACTION = _param("action", "stop, start, pause (freeze, ports down) or resume",
                 _str(enum=["stop", "start", "pause", "resume"]), "pause")

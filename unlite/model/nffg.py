@@ -239,25 +239,25 @@ class _Obj:
 
 # ---------------------------------------------------------------- field checks
 
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_ID_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ID_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 def validate_id(value, path: str = "$", kind: str = "id") -> str:
-    """Check an id (graph, VNF, endpoint, rule...): a string matching _ID_RE."""
+    """Check an id (graph, VNF, endpoint, rule...): a string matching ID_RE."""
     if not isinstance(value, str):
         raise ModelError(f"{kind} must be a string, not {_tname(value)}", path)
-    if not _ID_RE.fullmatch(value):
-        raise ModelError(f"invalid {kind} {_show(value)}: must be {_ID_RULE}", path)
+    if not ID_RE.fullmatch(value):
+        raise ModelError(f"invalid {kind} {_show(value)}: must be {ID_RULE}", path)
     return value
 
 
-_PORT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+PORT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
 def _port_id(value, path: str) -> str:
     _str(value, path)
-    if not _PORT_ID_RE.fullmatch(value):
+    if not PORT_ID_RE.fullmatch(value):
         raise ModelError(f"invalid port id {_show(value)}: must be 1-64 letters, digits, "
                          "'_', '.', ':' or '-', starting with a letter or digit", path)
     return value
