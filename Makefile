@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 NNF_SRC := $(wildcard nnf/*/template.json)
 NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
 
-.PHONY: all install deps bytecode catalog demo test bench clean
+.PHONY: all install deps bytecode catalog demo test bench clean openwrt-userland
 all: install
 
 deps:                       ## system packages (Debian; needs root)
@@ -27,10 +27,19 @@ build/nnf/%.tgz: nnf/%/* $(BIN)/.installed
 	@mkdir -p build/nnf
 	$(BIN)/unlite nnf pack nnf/$* -o $@
 
+# OpenWrt's own programs for the tests (ubusd, rpcd, uhttpd, procd, LuCI, opkg, usign, apk,
+# python-ubus), built from ../shared/third_party/openwrt; cached by their tarballs' sha256
+OPENWRT_BUNDLE   ?= ../shared/third_party/openwrt
+OPENWRT_USERLAND ?= /opt/openwrt-userland
+openwrt-userland:
+	@if [ -f $(OPENWRT_BUNDLE)/build.sh ]; then \
+		sh $(OPENWRT_BUNDLE)/build.sh $(OPENWRT_BUNDLE)/src $(OPENWRT_USERLAND) core luci pyubus apk; \
+	else echo "no $(OPENWRT_BUNDLE): the tests on OpenWrt's own programs will be skipped"; fi
+
 demo: deps install          ## a gateway in namespaces: firewall → NAT between LAN and WAN
 	$(BIN)/python tools/demo.py $(DEMO_ARGS)
 
-test: deps install          ## unit + integration tests (real namespaces, root)
+test: deps install openwrt-userland   ## unit + integration tests (real namespaces, OpenWrt's programs; root)
 	$(BIN)/python -m pytest -q tests
 
 bench: deps install         ## start overhead, chain deploy, daemon RSS; backends side by side

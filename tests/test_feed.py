@@ -152,7 +152,7 @@ def test_unlite_package_contents(built):
               "/usr/libexec/rpcd/unlite", "/usr/share/rpcd/acl.d/unlite.json",
               "/usr/lib/unlite/unlite/__init__.py", "/usr/lib/unlite/unlite/__main__.py",
               "/usr/lib/unlite/unlite/cli.py", "/usr/lib/unlite/unlite/api.py",
-              "/usr/lib/unlite/unlite/uci.py", "/usr/lib/unlite/unlite/rpcd.py",
+              "/usr/lib/unlite/unlite/uci.py", "/usr/lib/unlite/unlite/ubus/rpcd.py",
               "/usr/lib/unlite/unlite/node.py", "/usr/lib/unlite/unlite/network/nft.py"):
         assert f in files, f"{f} missing from the unlite ipk"
     src = {"/usr/lib/unlite/unlite/" + p.relative_to(ROOT / "unlite").as_posix()

@@ -140,8 +140,9 @@ def test_event_stream_tells_graph_and_nf_changes(gateway, daemon):
             daemon.api("PUT", "/NF-FG/e", bridge_graph("e", nf="no-such-nf"))
         daemon.api("DELETE", "/NF-FG/e")
     assert [(k, d.get("event") or d.get("state")) for k, d in events] == [
-        ("graph", "created"), ("nf", "Paused"), ("graph", "failed"), ("graph", "deleted")]
-    assert events[2][1]["status"] == "complete" and "no-such-nf" in events[2][1]["error"]
+        ("graph", "deploying"), ("graph", "created"), ("nf", "Paused"), ("graph", "updating"),
+        ("graph", "failed"), ("graph", "deleting"), ("graph", "deleted")]
+    assert events[4][1]["status"] == "complete" and "no-such-nf" in events[4][1]["error"]
 
 
 def test_a_greedy_nnf_is_contained_by_its_limits(gateway, nnf_repo, make_daemon):

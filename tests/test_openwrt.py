@@ -150,10 +150,10 @@ def test_serve_with_a_broken_uci_file_exits_2_naming_the_line(tmp_path):
 
 def test_init_script_passes_the_uci_file_and_reloads_on_change():
     init = (ROOT / "files/etc/init.d/unlite").read_text()
-    assert 'serve --uci "$CONFIG"' in init and "CONFIG=/etc/config/unlite" in init
+    assert 'serve --uci "$CONFIG" --syslog' in init and "CONFIG=/etc/config/unlite" in init
     assert 'procd_set_param file "$CONFIG"' in init
     assert "procd_add_reload_trigger unlite" in init and "respawn" in init
-    assert "--socket" in init
+    assert "config_get" not in init         # the daemon reads every option itself
 
 
 # -- LuCI ------------------------------------------------------------------------------------
@@ -170,18 +170,18 @@ def test_luci_view_is_valid_javascript(tmp_path):
 
 
 def test_luci_view_calls_only_plugin_methods_with_their_arguments():
-    from unlite import rpcd
+    from unlite.ubus import methods
     text = VIEW.read_text()
     assert "'require rpc';" in text and "'require view';" in text and "view.extend(" in text
     decls = re.findall(r"rpc\.declare\(\{ object: '(\w+)', method: '(\w+)'"
                        r"(?:, params: \[ ([^\]]*) \])?", text)
     declared = {m for _, m, _ in decls}
-    assert declared <= set(rpcd.METHODS), declared - set(rpcd.METHODS)
+    assert declared <= set(methods.METHODS), declared - set(methods.METHODS)
     assert {"list", "put", "delete", "status", "capabilities"} <= declared
     for obj, method, params in decls:
         assert obj == "unlite"
         names = re.findall(r"'(\w+)'", params)
-        assert names == list(rpcd.METHODS[method]), method
+        assert names == list(methods.METHODS[method].args), method
     menu = json.loads((ROOT / "files/usr/share/luci/menu.d/luci-app-unlite.json").read_text())
     (entry,) = menu.values()
     assert entry["action"] == {"type": "view", "path": "unlite/graphs"}
@@ -291,5 +291,5 @@ def test_each_python_dependency_is_needed_and_the_plugin_needs_only_light():
         assert p.returncode == 1 and "ModuleNotFoundError" in p.stderr, \
             f"unlite depends on {drop} but imports nothing from it"
     # the rpcd plugin starts once per ubus call: it stays within python3-light
-    p = _imports_with(["python3-light"], "unlite.rpcd", "unlite.uci")
+    p = _imports_with(["python3-light"], "unlite.ubus.rpcd", "unlite.uci")
     assert p.returncode == 0, p.stderr

@@ -1,7 +1,7 @@
-"""The rpcd exec plugin (files/usr/libexec/rpcd/unlite → unlite/rpcd.py) against a real daemon
-listening on a unix socket (``unlite serve --socket``), executed as rpcd executes it:
-``unlite list`` and ``echo ARGS | unlite call METHOD``. There is no rpcd/ubus on Debian; what
-rpcd adds (the session argument, ``{}`` for no arguments) is reproduced here.
+"""The rpcd exec plugin (files/usr/libexec/rpcd/unlite → unlite/ubus/rpcd.py) on its own: what
+it prints for rpcd's ``list`` in each mode, how it finds the socket and rpcd's timeout, and
+the errors it gives without reaching a daemon. Through the real rpcd, ubusd and uhttpd, with
+a daemon, in both modes: tests/test_ubus_real.py.
 """
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, bridge_graph
+from conftest import ROOT
 
 PLUGIN = ROOT / "files/usr/libexec/rpcd/unlite"
 ACLS = [ROOT / "files/usr/share/rpcd/acl.d/unlite.json",
@@ -33,10 +35,12 @@ def sockdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def plugin(*args, stdin="", sock=None, plugin_path=PLUGIN, pythonpath=ROOT):
+def plugin(*args, stdin="", sock=None, plugin_path=PLUGIN, pythonpath=ROOT, uci=None):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(pythonpath)}
     if sock:
         env["UNLITE_SOCKET"] = str(sock)
+    if uci:
+        env["UNLITE_UCI"] = str(uci)
     p = subprocess.run([str(plugin_path), *args], input=stdin, capture_output=True, text=True,
                        env=env, timeout=150)
     return p
@@ -53,8 +57,10 @@ def call(method, args=None, sock=None, raw=None, **kw):
     return out
 
 
-def test_list_prints_the_method_signatures_and_the_acls_cover_them():
-    p = plugin("list")
+def test_list_prints_the_method_signatures_and_the_acls_cover_them(tmp_path):
+    conf = tmp_path / "unlite"
+    conf.write_text("config unlite 'main'\n\toption ubus 'rpcd'\n")
+    p = plugin("list", uci=conf)
     assert p.returncode == 0, p.stderr
     sig = json.loads(p.stdout)
     assert sig == {"list": {}, "get": {"id": "str"}, "put": {"id": "str", "graph": {}},
@@ -69,100 +75,77 @@ def test_list_prints_the_method_signatures_and_the_acls_cover_them():
     assert menu["admin/services/unlite"]["depends"]["acl"] == ["luci-app-unlite"]
 
 
+def test_list_is_empty_unless_rpcd_is_the_object(tmp_path):
+    """rpcd registers no object for a plugin whose list is {}: in the default mode the
+    daemon's own object is the only 'unlite'."""
+    conf = tmp_path / "unlite"
+    for text in ("config unlite 'main'\n\toption ubus 'daemon'\n", "config unlite 'main'\n",
+                 "config unlite 'main'\n\toption ubus 'off'\n", "not uci ' at all\n"):
+        conf.write_text(text)
+        assert json.loads(plugin("list", uci=conf).stdout) == {}, text
+    assert json.loads(plugin("list", uci=tmp_path / "absent").stdout) == {}
+
+
+def test_refused_arguments_never_reach_a_socket(sockdir):
+    sock = sockdir / "unlite.sock"          # nothing listens: a call that got there says so
+    for method, args, words in [
+            ("get", {"id": "../capabilities"}, "invalid graph id"), ("get", {"id": 5}, "invalid"),
+            ("get", {}, "needs argument 'id'"), ("get", {"id": "g", "x": 1}, "unknown argument"),
+            ("nf", {"id": "g", "nf": "n", "action": "x"}, "action must be"),
+            ("nf", {"id": "g", "nf": "../x", "action": "stop"}, "invalid NF id"),
+            ("put", {"id": "g", "graph": 7}, "must be an NF-FG"),
+            ("reboot", {}, "unknown method")]:
+        assert words in call(method, args, sock=sock)["error"], method
+    assert "not JSON" in call("put", raw="{nope", sock=sock)["error"]
+    assert "must be a JSON object" in call("put", raw="[1]", sock=sock)["error"]
+    down = call("list", sock=sock)
+    assert "not running" in down["error"] and down["socket"] == str(sock)
+
+
+def test_arguments_rpcd_cut_are_named_as_such(sockdir):
+    """rpcd passes at most 65,536 bytes: the plugin says that, not 'Unterminated string'."""
+    big = json.dumps({"id": "g", "graph": {"x": "y" * 70000}})[:65536]
+    out = call("put", raw=big, sock=sockdir / "unlite.sock")
+    assert out["status"] == 413 and "65,536 bytes" in out["error"]
+    assert "unlite graph apply FILE" in out["error"] and "Unterminated" not in out["error"]
+
+
+def test_rpcd_timeout_is_read_from_rpcd_command_line(tmp_path):
+    from unlite.ubus import rpcd
+    for argv, want in ((["-s", "/var/run/ubus/ubus.sock", "-t", "30"], 30), (["-t7"], 7),
+                       ([], rpcd.RPCD_DEFAULT_TIMEOUT)):
+        # a process whose command line is rpcd's (argv[0] "rpcd"), as OpenWrt starts it
+        p = subprocess.Popen(["rpcd", "-c", "import time; time.sleep(30)", *argv],
+                             executable=sys.executable)
+        try:
+            for _ in range(200):                            # until it has exec'd
+                with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                    if f.read().startswith(b"rpcd\0"):
+                        break
+                time.sleep(0.01)
+            assert rpcd.rpcd_timeout(p.pid) == want, argv
+        finally:
+            p.kill()
+            p.wait()
+    assert rpcd.rpcd_timeout(os.getpid()) is None            # not rpcd: no limit known
+    b = rpcd.OverSocket("/x", limit=30)
+    assert b.timeout == 29 and b.wait == 5
+    b = rpcd.OverSocket("/x", limit=4)
+    assert b.timeout == 3 and b.wait == 1
+
+
 def test_usage_errors():
     assert plugin().returncode == 1
     assert plugin("call").returncode == 1
     assert "usage" in plugin("frobnicate").stderr
 
 
-def test_every_call_against_a_running_daemon(gateway, make_daemon, sockdir):
-    sock = sockdir / "unlite.sock"
-    d = make_daemon(extra=("--socket", str(sock)))
-    st = os.stat(sock)
-    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
-
-    caps = call("capabilities", sock=sock)
-    assert "bridge" in [f["name"] for f in caps["functional-capabilities"]]
-    assert call("list", sock=sock) == {"graphs": []}
-    assert call("list", sock=sock, raw="") == {"graphs": []}         # no arguments at all
-
-    assert call("put", {"id": "g1", "graph": bridge_graph("g1")}, sock=sock) == \
-        {"id": "g1", "created": True}
-    gateway.addr(0, "10.77.0.1/24")
-    gateway.addr(1, "10.77.0.2/24")
-    assert gateway.ping(0, "10.77.0.2"), "no traffic through the graph deployed over ubus"
-    # the graph as JSON text (what LuCI's textarea holds) updates it in place
-    again = call("put", {"id": "g1", "graph": json.dumps(bridge_graph("g1"))}, sock=sock)
-    assert again == {"id": "g1", "created": False}
-
-    (g,) = call("list", sock=sock)["graphs"]
-    assert g["id"] == "g1" and g["name"] == "graph g1" and g["vnfs"] == 1
-    assert g["flow-rules"] == 4 and g["faults"] == [] and g["status"]
-    assert call("get", {"id": "g1"}, sock=sock)["forwarding-graph"]["id"] == "g1"
-    status = call("status", {"id": "g1"}, sock=sock)
-    assert status["VNFs"][0]["state"] == "Active"
-    assert any(r["packets"] for r in status["flow-rules"])
-    # one NF: pause (no traffic), resume
-    assert call("nf", {"id": "g1", "nf": "nf1", "action": "pause"}, sock=sock)["state"] == \
-        "Paused"
-    assert not gateway.ping(0, "10.77.0.2", count=1)
-    assert call("nf", {"id": "g1", "nf": "nf1", "action": "resume"}, sock=sock)["state"] == \
-        "Active"
-    assert gateway.ping(0, "10.77.0.2")
-    assert call("nf", {"id": "g1", "nf": "nf1", "action": "resume"}, sock=sock)["status"] == 409
-
-    # validation errors come back as objects with the JSON path, and change nothing
-    bad = call("put", {"id": "g2", "graph": {"forwarding-graph": {"VNFs": [{"id": "a b"}]}}},
-               sock=sock)
-    assert bad["status"] == 400 and bad["path"] == "$.forwarding-graph.VNFs[0].id"
-    assert "invalid VNF id" in bad["error"]
-    assert [x["id"] for x in call("list", sock=sock)["graphs"]] == ["g1"]
-    assert call("get", {"id": "nosuch"}, sock=sock)["status"] == 404
-
-    # bad arguments never reach the daemon (ids would become URL paths)
-    requests = lambda: d.log_path.read_text().count('unix "')     # noqa: E731
-    before = requests()
-    for args, words in [({"id": "../capabilities"}, "invalid graph id"),
-                        ({"id": 5}, "invalid graph id"),
-                        ({}, "needs argument 'id'"),
-                        ({"id": "g1", "extra": 1}, "unknown argument 'extra'")]:
-        assert words in call("get", args, sock=sock)["error"]
-    assert "action must be" in call("nf", {"id": "g1", "nf": "nf1", "action": "x"},
-                                    sock=sock)["error"]
-    assert "invalid NF id" in call("nf", {"id": "g1", "nf": "../x", "action": "stop"},
-                                   sock=sock)["error"]
-    assert "must be an NF-FG" in call("put", {"id": "g3", "graph": 7}, sock=sock)["error"]
-    assert "must be an NF-FG" in call("put", {"id": "g3", "graph": " "}, sock=sock)["error"]
-    assert "not JSON" in call("put", raw="{nope", sock=sock)["error"]
-    assert "must be a JSON object" in call("put", raw="[1]", sock=sock)["error"]
-    assert "unknown method" in call("reboot", sock=sock)["error"]
-    assert requests() == before, "a refused call reached the daemon"
-
-    assert call("delete", {"id": "g1"}, sock=sock) == {"id": "g1", "deleted": True}
-    assert call("delete", {"id": "g1"}, sock=sock)["status"] == 404
-    assert call("list", sock=sock) == {"graphs": []}
-
-    d.stop()
-    assert not sock.exists(), "the daemon left its socket file behind"
-    down = call("list", sock=sock)
-    assert "not running" in down["error"] and down["socket"] == str(sock)
-
-
-@pytest.mark.parametrize("backend", ["nft"])          # the socket does not depend on it
-def test_a_stale_socket_file_is_replaced(backend, gateway, make_daemon, sockdir):
-    sock = sockdir / "unlite.sock"
-    s = socket.socket(socket.AF_UNIX)
-    s.bind(str(sock))                   # bound and closed: what a killed daemon leaves
-    s.close()
-    make_daemon(extra=("--socket", str(sock)))
-    assert call("list", sock=sock) == {"graphs": []}
-
-
 def test_socket_path_from_uci_and_errors(tmp_path, monkeypatch):
-    from unlite import rpcd
+    from unlite.ubus import rpcd
     conf = tmp_path / "unlite"
     conf.write_text("config unlite 'main'\n\toption socket '/run/x/unlite.sock'\n")
     monkeypatch.delenv("UNLITE_SOCKET", raising=False)
+    monkeypatch.delenv("UNLITE_UCI", raising=False)
     monkeypatch.setattr(rpcd, "UCI_FILE", str(conf))
     assert rpcd.socket_path() == "/run/x/unlite.sock"
     conf.write_text("config unlite 'main'\n\toption socket ''\n")
@@ -176,9 +159,23 @@ def test_socket_path_from_uci_and_errors(tmp_path, monkeypatch):
 
 
 def test_an_answer_too_large_for_ubus_becomes_an_error(capsys):
-    from unlite import rpcd
+    from unlite.ubus import rpcd
     rpcd._emit({"blob": "x" * (rpcd.MAX_REPLY + 1)})
     out = json.loads(capsys.readouterr().out)
-    assert "more than ubus can carry" in out["error"]
+    assert "more than rpcd passes on" in out["error"]
     rpcd._emit({"small": 1})
     assert json.loads(capsys.readouterr().out) == {"small": 1}
+
+
+@pytest.mark.parametrize("backend", ["nft"])          # the socket does not depend on it
+def test_a_stale_socket_file_is_replaced(backend, gateway, make_daemon, sockdir):
+    sock = sockdir / "unlite.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock))                   # bound and closed: what a killed daemon leaves
+    s.close()
+    d = make_daemon(extra=("--socket", str(sock)))
+    st = os.stat(sock)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert call("list", sock=sock) == {"graphs": []}
+    d.stop()
+    assert not sock.exists(), "the daemon left its socket file behind"

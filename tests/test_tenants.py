@@ -117,4 +117,5 @@ def test_event_stream_shows_a_tenant_only_its_own_graphs(tenanted):
         d.api("DELETE", "/NF-FG/b", token=BOB)
         d.api("DELETE", "/NF-FG/a", token=ALICE)
     seen = [data for _, data in events]
-    assert [(e["id"], e["event"]) for e in seen] == [("a", "created"), ("a", "deleted")]
+    assert [(e["id"], e["event"]) for e in seen] == [("a", "deploying"), ("a", "created"),
+                                                     ("a", "deleting"), ("a", "deleted")]

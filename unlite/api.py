@@ -19,6 +19,7 @@ from . import __version__, httpd, sh
 from .compute.native import ComputeError
 from .compute.package import PackageError
 from .events import sse
+from .changes import Busy
 from .httpd import MAX_BODY
 from .model import ModelError
 from .network import SteeringError
@@ -27,7 +28,15 @@ from .tenants import ADMIN
 
 log = logging.getLogger("unlite.api")
 
-KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError)
+KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError, Busy)
+MAX_WAIT = 60.0             # the longest ``Prefer: wait=N`` honoured (seconds)
+
+
+def describe(e):
+    """(status, message, path, fault, extra) of a known error: the one error shape of the REST
+    API and the ubus object."""
+    return (getattr(e, "status", 400) or 400, getattr(e, "message", None) or str(e),
+            getattr(e, "path", None), getattr(e, "fault", None), getattr(e, "extra", None))
 
 # The dashboard at /ui: a fixed set of files from unlite/ui (no other path is ever opened).
 # graph.js is the drawing core LuCI also loads (as module "unlite.graph": a function body that
@@ -53,8 +62,7 @@ class ErrorPlugin:
             except bottle.HTTPResponse:
                 raise
             except KNOWN as e:
-                return _error(getattr(e, "status", 400) or 400, getattr(e, "message", str(e)),
-                              getattr(e, "path", None), getattr(e, "fault", None))
+                return _error(*describe(e))
             except sh.CommandError as e:
                 log.error("command failed: %s", e)
                 return _error(500, f"a system command failed: {e}")
@@ -105,11 +113,45 @@ def tenant():
     return bottle.request.environ.get("unlite.tenant")
 
 
-def _error(status, message, path=None, fault=None):
-    body = {"error": message, "path": path}
+def _error(status, message, path=None, fault=None, extra=None):
+    body = {"error": message, "path": path, **(extra or {})}
     if fault:
         body["fault"] = fault
     return _json(body, status)
+
+
+def prefer_wait():
+    """The seconds a ``Prefer: respond-async, wait=N`` request (RFC 7240) waits for its
+    change before it is answered 202 while the change goes on; None: wait for the end."""
+    prefs = [p.strip().lower() for p in bottle.request.environ.get("HTTP_PREFER", "").split(",")]
+    if "respond-async" not in prefs:
+        return None
+    for p in prefs:
+        name, _, value = p.partition("=")
+        if name.strip() == "wait":
+            try:
+                return max(0.0, min(float(value.strip().strip('"')), MAX_WAIT))
+            except ValueError:
+                break
+    return 0.0
+
+
+def change(node, gid, fn):
+    """Run change ``fn`` (which returns the answer); with ``Prefer: respond-async`` answer
+    202 once the wait is over and let it go on (its outcome: GET /NF-FG/status/<gid>)."""
+    wait = prefer_wait()
+    if wait is None:
+        return fn()
+    done, answer = node.runner.run(fn, wait)
+    if done:
+        answer.set_header("Preference-Applied", "respond-async")
+        return answer
+    c = node.changes.get(gid)
+    r = _json({"nffg-uuid": gid, "status": c.progress() if c else "changing",
+               "change": c.to_dict() if c else None}, 202)
+    r.set_header("Preference-Applied", "respond-async")
+    r.set_header("Location", f"/NF-FG/status/{gid}")
+    return r
 
 
 def _json(obj, status=200):
@@ -173,8 +215,17 @@ def make_app(node):
 
     @app.put("/NF-FG/<gid>")
     def put_graph(gid):
-        created = node.put(gid, read_body(), tenant())
-        return _json({"nffg-uuid": gid, "created": created}, 201 if created else 200)
+        body, who = read_body(), tenant()
+
+        def put():
+            created = node.put(gid, body, who)
+            return _json({"nffg-uuid": gid, "created": created}, 201 if created else 200)
+        return change(node, gid, put)
+
+    @app.get("/graphs")
+    def graph_summaries():
+        """One line per graph: what the ubus object's list and the LuCI page show."""
+        return _json({"graphs": node.summaries(tenant())})
 
     @app.get("/NF-FG")
     @app.get("/NF-FG/")
@@ -191,13 +242,18 @@ def make_app(node):
 
     @app.delete("/NF-FG/<gid>")
     def delete_graph(gid):
-        node.delete(gid, tenant())
-        return bottle.HTTPResponse(status=204)
+        who = tenant()
+
+        def delete():
+            node.delete(gid, who)
+            return bottle.HTTPResponse(status=204)
+        return change(node, gid, delete)
 
     @app.post("/NF-FG/<gid>/VNFs/<nf>/<action>")
     def nf_action(gid, nf, action):
         """Table II on one NF: stop, start, pause, resume."""
-        return _json(node.nf_action(gid, nf, action, tenant()))
+        who = tenant()
+        return change(node, gid, lambda: _json(node.nf_action(gid, nf, action, who)))
 
     @app.get("/events")
     def events():

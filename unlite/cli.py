@@ -50,8 +50,7 @@ def cmd_serve(a):
             return 2
     from .api import make_server_for, make_unix_server_for
     from .node import Node
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(a.verbose, a.syslog)
     host, _, port = a.listen.rpartition(":")
     from .network import SteeringError
     from .sh import CommandError
@@ -82,6 +81,7 @@ def cmd_serve(a):
             return 1
         threading.Thread(target=servers[1].serve_forever, kwargs={"poll_interval": 0.2},
                          daemon=True).start()
+    bus = start_ubus(node, a.ubus, a.ubus_socket)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -99,10 +99,71 @@ def cmd_serve(a):
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        if bus is not None:
+            bus.stop()                          # ubusd drops the object with the connection
         for srv in servers[1:]:
             srv.server_close()                  # removes the socket file
         node.shutdown()
     return 0
+
+
+def start_ubus(node, mode, path):
+    """The daemon on ubus: 'daemon' registers object unlite and sends events, 'rpcd' only
+    sends events (rpcd's exec plugin is the object), 'off' nothing. No ubusd (not OpenWrt)
+    or an object unlite that exists already: said, and the daemon goes on without it."""
+    log = logging.getLogger("unlite.ubus")
+    if mode == "off":
+        return None
+    if not os.path.exists(path):
+        log.info("no ubusd at %s: no ubus object, no ubus events", path)
+        return None
+    from .ubus.native import NativeObject
+    from .ubus.wire import UbusError
+    try:
+        bus = NativeObject(node, path, register=mode == "daemon").start()
+    except UbusError as e:
+        log.warning("%s: ubus object unlite is not the daemon's (is rpcd's exec plugin "
+                    "/usr/libexec/rpcd/unlite enabled too? option ubus says which one)", e)
+        return None
+    log.info("ubus: %s on %s", "object unlite and events" if mode == "daemon"
+             else "events (object unlite: rpcd's exec plugin)", path)
+    return bus
+
+
+class _Syslog(logging.Handler):
+    """One datagram per record to the system log (OpenWrt's logd, busybox syslogd) with the
+    record's own level: procd would log every stderr line as daemon.err."""
+    LEVELS = ((logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))   # err warn info
+
+    def __init__(self, path="/dev/log"):
+        super().__init__()
+        import socket
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.connect(path)                 # OSError: no system log here
+        self.ident = f"unlite[{os.getpid()}]: "
+
+    def emit(self, record):
+        sev = next((s for lvl, s in self.LEVELS if record.levelno >= lvl), 7)   # debug
+        try:
+            msg = f"<{3 * 8 + sev}>{self.ident}{record.name} {self.format(record)}"
+            self.sock.send(msg.encode(errors="replace")[:4096])
+        except OSError:
+            self.handleError(record)
+
+
+def setup_logging(verbose, syslog=False):
+    level = logging.DEBUG if verbose else logging.INFO
+    if syslog:
+        try:
+            handler = _Syslog()
+        except OSError as e:
+            print(f"unlite: no system log at /dev/log ({e.strerror}): logging to stderr",
+                  file=sys.stderr)
+        else:
+            handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+            logging.basicConfig(level=level, handlers=[handler])
+            return
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def _call(a, method, path, body=None):
@@ -189,6 +250,13 @@ def parser():
     s.add_argument("-v", "--verbose", action="store_true", help="log every command")
     s.add_argument("--socket", metavar="PATH", help="also serve the API on this unix socket "
                    "(for the rpcd plugin; on a router /var/run/unlite/unlite.sock)")
+    s.add_argument("--ubus", default="daemon", choices=["daemon", "rpcd", "off"],
+                   help="ubus object unlite: registered by the daemon (default), by rpcd's "
+                        "exec plugin (the daemon only sends events), or none")
+    s.add_argument("--ubus-socket", default="/var/run/ubus/ubus.sock", metavar="PATH",
+                   help="ubusd's socket (default %(default)s)")
+    s.add_argument("--syslog", action="store_true",
+                   help="log to the system log (/dev/log) with each record's level")
     s.add_argument("--uci", metavar="FILE", help="read settings from a UCI file, e.g. "
                    "/etc/config/unlite (flags given here win)")
     s.set_defaults(func=cmd_serve)

@@ -1,26 +1,20 @@
 """Graph and NF state changes, published so LuCI and firmware need not poll.
 
-- ``Events.publish(kind, data)`` hands an event to every subscriber of the REST stream
-  (``GET /events``, server-sent events) and, where the ``ubus`` tool exists (OpenWrt), sends
-  it as ubus event ``unlite.<kind>`` (``ubus listen unlite.graph``).
+- ``Events.publish(kind, data)`` hands an event to every subscriber: each REST stream
+  (``GET /events``, server-sent events) and, on OpenWrt, the daemon's ubus connection, which
+  sends it as ubus event ``unlite.<kind>`` (``ubus listen unlite.graph``; no process per
+  event: ``unlite/ubus/native.py``).
 - Publishing never blocks a deploy: each subscriber has a bounded queue (a client that stops
-  reading loses the oldest events and gets a ``lost`` count), and ubus sends go through one
-  background thread.
+  reading loses the oldest events and gets a ``lost`` count).
 
-Kinds: ``graph`` {id, event: created|updated|deleted|failed, status, error?},
-``nf`` {graph, nf, state, fault?}.
+Kinds: ``graph`` {id, event: deploying|updating|deleting (a change starts) then
+created|updated|deleted|failed, status, error?, path?}, ``nf`` {graph, nf, state, fault?}.
 """
 from __future__ import annotations
 
 import json
-import logging
 import queue
-import shutil
 import threading
-
-from . import sh
-
-log = logging.getLogger("unlite.events")
 
 QUEUE = 256
 
@@ -51,14 +45,10 @@ class Subscription:
 
 
 class Events:
-    def __init__(self, ubus=None):
+    def __init__(self):
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
         self._seq = 0
-        self._ubus = shutil.which("ubus", path=sh.SBIN_PATH) if ubus is None else ubus
-        self._out = queue.Queue(QUEUE) if self._ubus else None
-        if self._out:
-            threading.Thread(target=self._send_loop, name="ubus-events", daemon=True).start()
 
     def subscribe(self):
         s = Subscription()
@@ -77,19 +67,6 @@ class Events:
             item = (self._seq, kind, data)
             for s in self._subs:
                 s.offer(item)
-        if self._out:
-            try:
-                self._out.put_nowait((kind, data))
-            except queue.Full:
-                log.warning("ubus event queue full: dropped unlite.%s", kind)
-
-    def _send_loop(self):
-        while True:
-            kind, data = self._out.get()
-            try:
-                sh.run([self._ubus, "send", f"unlite.{kind}", json.dumps(data)], timeout=5)
-            except sh.CommandError as e:
-                log.warning("ubus send unlite.%s failed: %s", kind, e)
 
 
 def sse(sub, heartbeat=15.0, allow=None, gone=None, poll=1.0):

@@ -18,7 +18,10 @@
 Any failure before the commit point puts the old rules back, undoes what 2 made and leaves
 the previous version running. A delete stops the NFs while they are still steered, then
 removes the rules, then frees everything.
-Mutations are serialised by one lock; reads never take it.
+Mutations are serialised by one lock; reads never take it. Each graph's last change (put or
+delete: queued, running, done or failed, with the error and its path) is in ``changes``, shown
+by ``status`` and ``summaries`` and told as events (deploying/updating/deleting, then
+created/updated/deleted/failed); ``runner`` lets a caller stop waiting for a long change.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import faults, network, sh
+from .changes import Changes, Runner
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
@@ -43,9 +47,10 @@ log = logging.getLogger("unlite.node")
 
 
 class NodeError(Exception):
-    def __init__(self, message, path=None, status=400):
+    def __init__(self, message, path=None, status=400, extra=None):
         super().__init__(message)
         self.message, self.path, self.status = message, path, status
+        self.extra = extra or {}              # more fields of the error body (a change)
 
 
 @dataclass
@@ -77,6 +82,8 @@ class Node:
         self.lock = threading.Lock()
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
+        self.changes = Changes()            # each graph's last change (unlite/changes.py)
+        self.runner = Runner()              # changes that outlive their caller's wait
 
     # -- tenants ----------------------------------------------------------------------------------
     def _owner(self, gid):
@@ -84,20 +91,37 @@ class Node:
         return rec.get("tenant") if rec else None
 
     def _visible(self, gid, tenant):
-        return tenant is None or tenant.admin or self._owner(gid) == tenant.name
+        if tenant is None or tenant.admin:
+            return True
+        c = self.changes.get(gid)
+        owner = self._owner(gid) or (c.tenant if c and c.new else None)
+        return owner == tenant.name
+
+    def _exists(self, gid):
+        """Deployed, stored but failed, or being deployed for the first time."""
+        c = self.changes.get(gid)
+        return gid in self.graphs or gid in self.failed or bool(c and c.pending and c.new)
 
     def _must_see(self, gid, tenant):
-        """404 for a graph that does not exist — or that belongs to another tenant."""
-        if not ((gid in self.graphs or gid in self.failed) and self._visible(gid, tenant)):
-            raise NodeError(f"no graph '{gid}'", status=404)
+        """404 for a graph that does not exist — or that belongs to another tenant; the
+        error carries the graph's last change (a first deploy that failed) for its owner."""
+        if not (self._exists(gid) and self._visible(gid, tenant)):
+            c = self.changes.get(gid)
+            seen = c and (tenant is None or tenant.admin or c.tenant == tenant.name)
+            raise NodeError(f"no graph '{gid}'", status=404,
+                            extra={"change": c.to_dict()} if seen else None)
+
+    def _check_owner(self, gid, tenant):
+        """A tenant changes only its own graphs (and not one another tenant is deploying)."""
+        if tenant is None or tenant.admin:
+            return
+        if self._exists(gid) and not self._visible(gid, tenant):
+            raise NodeError(f"graph id '{gid}' belongs to another tenant", "$.id (URL)", 403)
 
     def _check_tenant(self, graph, tenant):
         if tenant is None or tenant.admin:
             return
-        if (graph.id in self.graphs or graph.id in self.failed) \
-                and self._owner(graph.id) != tenant.name:
-            raise NodeError(f"graph id '{graph.id}' belongs to another tenant", "$.id (URL)",
-                            403)
+        self._check_owner(graph.id, tenant)
         for ep in graph.endpoints:
             if ep.type == "host-stack":
                 raise NodeError(f"end-point '{ep.id}': tenant '{tenant.name}' may not attach "
@@ -134,9 +158,15 @@ class Node:
     def status(self, gid, tenant=None):
         self._must_see(gid, tenant)
         d = self.graphs.get(gid)
+        c = self.changes.get(gid)
+        change = {"change": c.to_dict()} if c else {}
         if d is None:
             if gid in self.failed:
-                return {"id": gid, "status": "failed", "error": self.failed[gid]}
+                return {"id": gid, "status": "failed", "error": self.failed[gid].get("error"),
+                        **change}
+            if c and c.pending:                      # a first deploy, queued or running
+                return {"id": gid, "status": c.progress(), "VNFs": [], "flow-rules": [],
+                        "warnings": [], **change}
             raise NodeError(f"no graph '{gid}'", status=404)
         counters = self.switch.counters(gid, d.chains)
         return {
@@ -145,8 +175,38 @@ class Node:
             "flow-rules": [{"id": r.id, "priority": r.priority,
                             **counters.get(r.id, {"packets": None, "bytes": None})}
                            for r in d.graph.rules],
-            "warnings": list(d.graph.warnings),
+            "warnings": list(d.graph.warnings), **change,
         }
+
+    def summaries(self, tenant=None):
+        """One line per graph the caller may see, deployed, failed or being deployed: what
+        ``ubus call unlite list`` and the LuCI page show (no counters: no kernel read)."""
+        gids = set(self.ids(tenant)) | {c.gid for c in self.changes.pending_new()
+                                        if self._visible(c.gid, tenant)}
+        return [s for s in (self._summary(g) for g in sorted(gids)) if s]
+
+    def _summary(self, gid):
+        d, c = self.graphs.get(gid), self.changes.get(gid)
+        if d is not None:
+            fg, status = d.graph.doc.get("forwarding-graph") or {}, d.state
+            faults = [{"vnf": i.nf, "fault": i.fault} for i in d.instances.values() if i.fault]
+        elif gid in self.failed:
+            fg = (self.store.desired.get(gid) or {}).get("forwarding-graph") or {}
+            status, err = "failed", self.failed[gid].get("error")
+            faults = [{"vnf": None, "fault": err}]
+        elif c and c.pending:
+            fg, status, faults = {}, c.progress(), []
+        else:
+            return None                              # deleted meanwhile
+        fg = fg if isinstance(fg, dict) else {}
+        out = {"id": gid, "name": fg.get("name"),
+               "status": c.progress() if c and c.pending else status,
+               "vnfs": len(fg.get("VNFs") or []), "end-points": len(fg.get("end-points") or []),
+               "flow-rules": len((fg.get("big-switch") or {}).get("flow-rules") or []),
+               "faults": faults}
+        if c:
+            out["change"] = c.to_dict()
+        return out
 
     def capabilities(self):
         funcs = []
@@ -231,53 +291,84 @@ class Node:
     def put(self, gid, doc, tenant=None):
         """Deploy or update graph ``gid``. Returns True when it was created."""
         validate_id(gid, "$.id (URL)", "graph id")
-        graph = parse_graph(doc, gid)
-        with self.lock:
-            old = self.graphs.get(gid)
-            self._check_tenant(graph, tenant)
-            # a new graph gets its caller as owner (over any stale record a crash left)
-            new_owner = tenant is not None and old is None and gid not in self.failed
-            try:
-                if new_owner:                  # before the deploy: it scopes internal groups
-                    self.store.owners.put(gid, {"tenant": tenant.name})
-                self._deploy(graph, old)
-            except Exception as e:
-                if new_owner:
-                    self.store.owners.delete(gid)
-                self._publish(gid, "graph", {"id": gid, "event": "failed",
-                                             "status": "complete" if old else "absent",
-                                             "error": getattr(e, "message", str(e))})
-                raise
-            self.failed.pop(gid, None)
-            self._publish(gid, "graph", {"id": gid, "event": "updated" if old else "created",
-                                         "status": "complete"})
-            return old is None
+        self._check_owner(gid, tenant)               # before any record of the attempt
+        change = self.changes.begin(gid, "put", tenant.name if tenant else None,
+                                    new=not self._exists(gid))
+        try:
+            graph = parse_graph(doc, gid)
+            with self.lock:
+                created = self._put(graph, tenant, change)
+        except BaseException as e:
+            self.changes.finish(change, e)
+            raise
+        self.changes.finish(change)
+        return created
+
+    def _put(self, graph, tenant, change):
+        gid = graph.id
+        old = self.graphs.get(gid)
+        self._check_tenant(graph, tenant)
+        change.new = old is None and gid not in self.failed
+        self.changes.running(change)
+        # a new graph gets its caller as owner (over any stale record a crash left)
+        new_owner = tenant is not None and old is None and gid not in self.failed
+        try:
+            if new_owner:                  # before the deploy: it scopes internal groups
+                self.store.owners.put(gid, {"tenant": tenant.name})    # (and the events)
+            self._publish(gid, "graph", {"id": gid, "event": change.progress(),
+                                         "status": "complete" if old else "absent"})
+            self._deploy(graph, old)
+        except Exception as e:
+            if new_owner:
+                self.store.owners.delete(gid)
+            self._publish(gid, "graph", {"id": gid, "event": "failed",
+                                         "status": "complete" if old else "absent",
+                                         "error": getattr(e, "message", str(e)),
+                                         "path": getattr(e, "path", None)})
+            raise
+        self.failed.pop(gid, None)
+        self._publish(gid, "graph", {"id": gid, "event": "updated" if old else "created",
+                                     "status": "complete"})
+        return old is None
 
     def delete(self, gid, tenant=None):
-        with self.lock:
-            self._must_see(gid, tenant)
-            d = self.graphs.get(gid)
-            if d is not None:
-                insts = list(reversed(list(d.instances.values())))
-                for inst in insts:          # stop while still steered: an NF's goodbye
-                    self.compute.stop(inst)  # (an IPsec client's IKE DELETE) gets out
-                if _forwards(d):
-                    try:
-                        self._forward(drop=gid)
-                    except sh.CommandError as e:
-                        log.error("graph %s: could not remove its control ports: %s", gid, e)
-                self.switch.remove(gid, d.chains)
-                faults.point("delete:unsteered")
-                self.compute.teardown(insts, stop=False)
-                endpoints.delete(d.links.values())
-                faults.point("delete:freed")
-                del self.graphs[gid]
-            self.failed.pop(gid, None)
-            self.store.runtime.delete(gid)
-            faults.point("delete:forgotten")
-            self.store.desired.delete(gid)
-            self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
-            self.store.owners.delete(gid)
+        self._must_see(gid, tenant)
+        change = self.changes.begin(gid, "delete", tenant.name if tenant else None)
+        try:
+            with self.lock:
+                self._delete(gid, tenant, change)
+        except BaseException as e:
+            self.changes.finish(change, e)
+            raise
+        self.changes.finish(change)
+
+    def _delete(self, gid, tenant, change):
+        self._must_see(gid, tenant)
+        self.changes.running(change)
+        self._publish(gid, "graph", {"id": gid, "event": "deleting",
+                                     "status": "failed" if gid in self.failed else "complete"})
+        d = self.graphs.get(gid)
+        if d is not None:
+            insts = list(reversed(list(d.instances.values())))
+            for inst in insts:          # stop while still steered: an NF's goodbye
+                self.compute.stop(inst)  # (an IPsec client's IKE DELETE) gets out
+            if _forwards(d):
+                try:
+                    self._forward(drop=gid)
+                except sh.CommandError as e:
+                    log.error("graph %s: could not remove its control ports: %s", gid, e)
+            self.switch.remove(gid, d.chains)
+            faults.point("delete:unsteered")
+            self.compute.teardown(insts, stop=False)
+            endpoints.delete(d.links.values())
+            faults.point("delete:freed")
+            del self.graphs[gid]
+        self.failed.pop(gid, None)
+        self.store.runtime.delete(gid)
+        faults.point("delete:forgotten")
+        self.store.desired.delete(gid)
+        self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
+        self.store.owners.delete(gid)
 
     def _deploy(self, graph, old: Deployed | None, store=True):
         self.switch.check(graph)

@@ -56,7 +56,7 @@ ERRORS = {c: _resp(d, _ref("Error")) for c, d in (
     (413, "body larger than 1 MiB"),
     (422, "valid NF-FG this node cannot honour (unknown NF, missing interface or dependency, "
           "unsupported end-point type or match field, a lifecycle script failed)"),
-    (503, "too many event streams open: try again later"))}
+    (503, "too many event streams open, or too many changes under way: try again later"))}
 
 
 def _errors(*codes):
@@ -139,6 +139,16 @@ def document(version):
     deployed = _resp("created (201) or updated (200)", _obj(
         ("nffg-uuid",), nffg__uuid=_str(), created={"type": "boolean"}))
     anything = {"type": "object"}
+    later = {"202": _resp("with Prefer: respond-async[, wait=N] (RFC 7240): not done within "
+                          "N seconds and going on; its outcome: GET /NF-FG/status/{gid} "
+                          "(change) and the events", _obj(
+                              ("nffg-uuid", "status"), nffg__uuid=_str(), status=_str(
+                                  description="deploying, updating, deleting, changing"),
+                              change=_ref("Change")))}
+    prefer = {"name": "Prefer", "in": "header", "required": False, "schema": _str(),
+              "description": "respond-async, wait=N: answer 202 after N seconds (at most 60) "
+                             "if the change is not done, and let it go on",
+              "example": "respond-async, wait=5"}
     return {
         "openapi": "3.0.3",
         "info": {"title": "unlite", "version": version,
@@ -162,10 +172,18 @@ def document(version):
                                       **_errors(401, 404)}},
                 "put": {"summary": "Create, or update by difference (a failed update keeps "
                                    "the running version)", "requestBody": body,
-                        "responses": {"201": deployed, "200": deployed,
-                                      **_errors(400, 401, 403, 409, 413, 422)}},
+                        "parameters": [prefer],
+                        "responses": {"201": deployed, "200": deployed, **later,
+                                      **_errors(400, 401, 403, 409, 413, 422, 503)}},
                 "delete": {"summary": "Remove the graph and every kernel object it made",
-                           "responses": {"204": _resp("deleted"), **_errors(401, 404)}}},
+                           "parameters": [prefer],
+                           "responses": {"204": _resp("deleted"), **later,
+                                         **_errors(401, 404, 503)}}},
+            "/graphs": {"get": {
+                "summary": "One line per graph (deployed, failed or being deployed): what "
+                           "ubus call unlite list and the LuCI page show",
+                "responses": {"200": _resp("graphs", _obj(("graphs",), graphs={
+                    "type": "array", "items": _ref("Summary")})), **_errors(401)}}},
             "/NF-FG/status/{gid}": {
                 "parameters": [GID],
                 "get": {"summary": "Per-NF state and per-rule counters",
@@ -174,9 +192,9 @@ def document(version):
             "/NF-FG/{gid}/VNFs/{nf}/{action}": {
                 "parameters": [GID, NF, ACTION],
                 "post": {"summary": "Stop, start, pause (freeze, ports down) or resume one NF "
-                                    "of a running graph",
+                                    "of a running graph", "parameters": [prefer],
                          "responses": {"200": _resp("the NF's status", _ref("NFStatus")),
-                                       **_errors(401, 404, 409, 422)}}},
+                                       **later, **_errors(401, 404, 409, 422, 503)}}},
             "/login": {"post": {
                 "summary": "Trade a tenant's name and token for a session token (when tenants "
                            "are configured)", "security": PUBLIC,
@@ -233,7 +251,20 @@ def document(version):
             "schemas": {
                 "Error": _obj(("error",), error=_str(), path=_str(True), fault=_str(
                     description="FailureOnStart, DependencyFailure, Unstartable, ..."),
-                    fault__detail={"description": "a failed script's last stderr lines"}),
+                    fault__detail={"description": "a failed script's last stderr lines"},
+                    change=_ref("Change")),
+                "Change": _obj(("op", "state"), nullable=True, op=_str(
+                    enum=["put", "delete"]), state=_str(
+                    enum=["queued", "running", "done", "failed"]),
+                    started={"type": "number"}, finished={"type": "number"},
+                    error=_str(True), path=_str(True),
+                    status={"type": "integer", "nullable": True}),
+                "Summary": _obj(("id", "status"), id=_str(), name=_str(True), status=_str(
+                    description="complete, failed, deploying, updating, deleting"),
+                    vnfs={"type": "integer"}, end__points={"type": "integer"},
+                    flow__rules={"type": "integer"},
+                    faults={"type": "array", "items": _obj(vnf=_str(True), fault=_str(True))},
+                    change=_ref("Change")),
                 "NFFG": NFFG, "VNF": VNF, "EndPoint": ENDPOINT, "FlowRule": RULE,
                 "Status": _obj(("id", "status"), id=_str(), status=_str(
                     description="complete, failed, ..."), backend=_str(),
@@ -243,7 +274,7 @@ def document(version):
                         ("id",), id=_str(), priority={"type": "integer"},
                         packets={"type": "integer", "nullable": True},
                         bytes={"type": "integer", "nullable": True})},
-                    warnings={"type": "array", "items": _str()}),
+                    warnings={"type": "array", "items": _str()}, change=_ref("Change")),
                 "NFStatus": _obj(("id", "state"), id=_str(), name=_str(), state=_str(
                     description="Idle, Starting, Active, Stopping, Paused, Failed"),
                     fault=_str(True), fault__detail={"description": "a failed script's last "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _TRUE = {"1", "yes", "on", "true", "enabled"}
@@ -26,19 +25,31 @@ _FALSE = {"0", "no", "off", "false", "disabled"}
 # ``config unlite 'main'`` option -> ``unlite serve`` argument (dest)
 SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_dir",
                  "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
-                 "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer"}
+                 "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer",
+                 "ubus": "ubus", "ubus_socket": "ubus_socket"}
 
 
 class UciError(ValueError):
     pass
 
 
-@dataclass
 class Section:
-    type: str
-    name: str | None            # None: an anonymous section (``uci`` calls it @type[n])
-    line: int
-    options: dict = field(default_factory=dict)     # key -> str (option) | list[str] (list)
+    """A plain class, not a dataclass: the rpcd exec plugin reads the file at every call,
+    and dataclasses costs it an import of inspect."""
+    __slots__ = ("type", "name", "line", "options")
+
+    def __init__(self, type, name, line, options=None):
+        self.type = type
+        self.name = name            # None: an anonymous section (``uci`` calls it @type[n])
+        self.line = line
+        self.options = {} if options is None else options   # key -> str | list[str]
+
+    def __repr__(self):
+        return f"Section({self.type!r}, {self.name!r}, line {self.line}, {self.options!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Section) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
 
 def parse(text, source="<uci>"):

@@ -255,7 +255,13 @@ document.addEventListener('DOMContentLoaded', function() {
 	loadList();
 	if (window.EventSource) {        /* state changes at once; counters by polling */
 		var es = new EventSource('/events');
-		es.addEventListener('graph', function() { loadList(); caps(); });
+		/* a change's start (deploying, updating, deleting) changes no list yet: its end does */
+		var progress = { deploying: 1, updating: 1, deleting: 1 };
+		es.addEventListener('graph', function(ev) {
+			try { if (progress[JSON.parse(ev.data).event]) return; } catch (e) { /* reload */ }
+			loadList();
+			caps();
+		});
 		es.addEventListener('nf', function(ev) {
 			try { if (JSON.parse(ev.data).graph == sel) refresh(); } catch (e) { /* ignore */ }
 		});

@@ -1,0 +1,217 @@
+"""The real OpenWrt userland for the tests and benchmarks: ubusd, rpcd, uhttpd, procd, LuCI, opkg, usign, apk,
+built from ../shared/third_party/openwrt by its build.sh (``.ci/run`` does it, cached by the
+tarballs' sha256) and run in its sandbox (a private mount namespace over a rootfs folder: the
+host's /etc, /usr, /var never change).
+
+- ``PREFIX``, ``BUNDLE``        where the programs are built, where their sources and scripts are
+- ``missing()``                 why the userland cannot be used here, or None; ``require()``
+                                skips a test with that reason — or fails it when
+                                ``UNLITE_REQUIRE_OPENWRT=1`` (CI: a missing build is a failure,
+                                never a silent pass)
+- ``Root``                      a rootfs folder with unlite's files laid out as the ``unlite``
+                                package installs them (code linked, not copied), its UCI file,
+                                its ACLs; optionally LuCI (24.10 or master)
+- ``Sandbox``                   ``start`` / ``stop`` / ``exec`` / ``ubus`` / ``call`` (ubus CLI),
+                                ``listen`` (``ubus listen`` in the background), ``jsonrpc`` and
+                                ``login`` (uhttpd's /ubus with rpcd sessions)
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = Path(os.environ.get("OPENWRT_BUNDLE", ROOT.parent / "shared/third_party/openwrt"))
+PREFIX = Path(os.environ.get("OPENWRT_USERLAND", "/opt/openwrt-userland"))
+SANDBOX = BUNDLE / "sandbox.sh"
+BUILD_HINT = (f"build it with: sh {BUNDLE}/build.sh {BUNDLE}/src {PREFIX} core luci pyubus "
+              f"apk (what .ci/run does)")
+
+
+def missing(*needs):
+    """Why the real userland cannot run here (None: it can). ``needs``: extra programs under
+    PREFIX (e.g. 'sbin/procd', 'bin/opkg')."""
+    if not BUNDLE.is_dir():
+        return f"no OpenWrt bundle at {BUNDLE} (../shared/third_party/openwrt)"
+    for rel in ("sbin/ubusd", "sbin/rpcd", "bin/ubus", "bin/uhttpd", *needs):
+        if not (PREFIX / rel).exists():
+            return f"OpenWrt userland not built ({PREFIX / rel} missing): {BUILD_HINT}"
+    if os.geteuid() != 0:
+        return "the OpenWrt sandbox needs root (mount namespaces)"
+    if not shutil.which("busybox"):
+        return "busybox is not installed (the sandbox's /bin/sh): apt-get install busybox"
+    return None
+
+
+def require(*needs):
+    """In a test: skip it (with the reason) when the userland is missing."""
+    import pytest
+    why = missing(*needs)
+    if why is None:
+        return
+    if os.environ.get("UNLITE_REQUIRE_OPENWRT") == "1":
+        pytest.fail(f"UNLITE_REQUIRE_OPENWRT=1 but {why}")
+    pytest.skip(why)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Root:
+    """A router's rootfs folder for the sandbox, with the ``unlite`` package's files."""
+
+    def __init__(self, path, ubus="daemon", luci=None, uci_extra=""):
+        self.path = Path(path)
+        p = self.path
+        for d in ("etc/config", "usr/libexec/rpcd", "usr/share/rpcd/acl.d", "usr/lib/unlite",
+                  "usr/bin", "run/unlite", "etc/init.d"):
+            (p / d).mkdir(parents=True, exist_ok=True)
+        if luci:                      # first: it writes etc/config/{rpcd,uhttpd}
+            subprocess.run(["sh", str(BUNDLE / "luci.sh"), str(p), luci], check=True,
+                           capture_output=True, env=dict(os.environ, PREFIX=str(PREFIX)))
+        # the package's files (code linked: the checkout is what runs), and Bottle where
+        # OpenWrt's python3-bottle puts it for the python3 inside (Debian's /usr/bin/python3)
+        os.symlink(ROOT / "unlite", p / "usr/lib/unlite/unlite")
+        import bottle
+        site = p / "usr/lib/python3/dist-packages"
+        site.mkdir(parents=True, exist_ok=True)
+        if not (site / "bottle.py").exists() and not Path("/usr/lib/python3/dist-packages/"
+                                                          "bottle.py").exists():
+            os.symlink(bottle.__file__, site / "bottle.py")
+        for rel, mode in (("usr/libexec/rpcd/unlite", 0o755), ("etc/init.d/unlite", 0o755),
+                          ("usr/share/rpcd/acl.d/unlite.json", 0o644),
+                          ("usr/share/rpcd/acl.d/luci-app-unlite.json", 0o644)):
+            shutil.copy(ROOT / "files" / rel, p / rel)
+            os.chmod(p / rel, mode)
+        shutil.copy(ROOT / "openwrt/unlite/files/unlite.sh", p / "usr/bin/unlite")
+        os.chmod(p / "usr/bin/unlite", 0o755)
+        self.socket = p / "run/unlite/unlite.sock"      # /var/run/unlite/unlite.sock inside
+        self.ubus_socket = p / "run/ubus/ubus.sock"      # /var/run/ubus/ubus.sock inside
+        self.write_uci(ubus, uci_extra)
+
+    def write_uci(self, ubus="daemon", extra=""):
+        text = (ROOT / "files/etc/config/unlite").read_text()
+        text = text.replace("option ubus 'daemon'", f"option ubus '{ubus}'")
+        assert f"option ubus '{ubus}'" in text, "files/etc/config/unlite has no option ubus"
+        (self.path / "etc/config/unlite").write_text(text + extra)
+
+    def set_rpcd_timeout(self, seconds):
+        conf = self.path / "etc/config/rpcd"
+        text = conf.read_text() if conf.exists() else \
+            "config rpcd\n\toption socket /var/run/ubus/ubus.sock\n\toption timeout 30\n"
+        conf.write_text(text.replace("option timeout 30", f"option timeout {seconds}"))
+
+    def add_login(self, user, password, read=(), write=()):
+        """An rpcd login (``config login``) with a SHA-512 crypt hash and its ACL groups."""
+        hashed = subprocess.run(["openssl", "passwd", "-6", "-salt", "unlitetest", password],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        conf = self.path / "etc/config/rpcd"
+        lines = [f"\nconfig login\n\toption username '{user}'\n\toption password '{hashed}'\n"]
+        lines += [f"\tlist read '{g}'\n" for g in read] + [f"\tlist write '{g}'\n" for g in write]
+        with open(conf, "a") as f:
+            f.write("".join(lines))
+
+
+class Sandbox:
+    def __init__(self, root: Root, http=False, procd=None):
+        self.root, self.procd = root, procd
+        self.port = free_port() if http else None
+        self.started = False
+        self._bg = []
+
+    def _sh(self, *args, check=True, timeout=120, **kw):
+        return subprocess.run(["sh", str(SANDBOX), *args], capture_output=True, text=True,
+                              timeout=timeout, check=check,
+                              env=dict(os.environ, PREFIX=str(PREFIX)), **kw)
+
+    def start(self):
+        # the sandbox shares /run/netns with the host: it must exist and be a shared mount
+        subprocess.run(["ip", "netns", "add", "ulsbx-probe"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", "ulsbx-probe"], capture_output=True)
+        args = ["start", str(self.root.path)]
+        if self.port:
+            args.append(f"127.0.0.1:{self.port}")
+        if self.procd:
+            args.append("--procd" if self.procd is True else f"--procd={self.procd}")
+        p = self._sh(*args, check=False)
+        if p.returncode != 0:
+            self._sh("stop", str(self.root.path), check=False)
+            raise AssertionError(f"sandbox did not start:\n{p.stdout}\n{p.stderr}")
+        self.started = True
+        return self
+
+    def stop(self):
+        for proc in self._bg:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if self.started:
+            self._sh("stop", str(self.root.path), check=False)
+            self.started = False
+
+    def log(self, name):
+        f = Path(f"{self.root.path}.{name}.log")
+        return f.read_text(errors="replace") if f.exists() else ""
+
+    # -- inside ----------------------------------------------------------------------------
+    def exec(self, *cmd, check=False, timeout=120, input=None):
+        return self._sh("exec", str(self.root.path), *cmd, check=check, timeout=timeout,
+                        input=input)
+
+    def ubus(self, *args, timeout=60):
+        return self.exec("ubus", *args, timeout=timeout)
+
+    def call(self, obj, method, args=None, timeout=30):
+        """``ubus call OBJ METHOD ARGS``: the answer object (AssertionError on a failed
+        call, with ubus' own message)."""
+        cmd = ["ubus", "-t", str(timeout), "call", obj, method]
+        if args is not None:
+            cmd.append(json.dumps(args))
+        p = self.exec(*cmd, timeout=timeout + 30)
+        if p.returncode != 0:
+            raise AssertionError(f"ubus call {obj} {method} failed ({p.returncode}): "
+                                 f"{p.stderr.strip() or p.stdout.strip()}")
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def listen(self, *events):
+        """Start ``ubus listen EVENT...`` inside; ``.lines()`` reads what it printed."""
+        path = self.root.path.parent / f"listen-{len(self._bg)}.out"
+        out = open(path, "w")
+        proc = subprocess.Popen(["sh", str(SANDBOX), "exec", str(self.root.path), "ubus",
+                                 "listen", *events], stdout=out, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, PREFIX=str(PREFIX)))
+        self._bg.append(proc)
+        time.sleep(0.3)                             # registered before the test goes on
+
+        class Listener:
+            def lines(self_):
+                return [json.loads(ln) for ln in path.read_text().splitlines()
+                        if ln.startswith("{")]
+        return Listener()
+
+    # -- uhttpd's /ubus (JSON-RPC with rpcd sessions) --------------------------------------
+    def jsonrpc(self, sid, obj, method, args=None, raw=None, timeout=60):
+        body = raw if raw is not None else json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "call",
+             "params": [sid, obj, method, args or {}]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/ubus", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def login(self, user, password):
+        r = self.jsonrpc("0" * 32, "session", "login", {"username": user,
+                                                         "password": password})
+        assert r.get("result", [None])[0] == 0, f"login {user}: {r}"
+        return r["result"][1]["ubus_rpc_session"]
