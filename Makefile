@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 NNF_SRC := $(wildcard nnf/*/template.json)
 NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
 
-.PHONY: all install deps bytecode catalog demo test bench clean openwrt-userland
+.PHONY: all install deps bytecode catalog demo test unit bench clean openwrt-userland
 all: install
 
 deps:                       ## system packages (Debian; needs root)
@@ -42,9 +42,13 @@ demo: deps install          ## a gateway in namespaces: firewall → NAT between
 test: deps install openwrt-userland   ## unit + integration tests (real namespaces, OpenWrt's programs; root)
 	$(BIN)/python -m pytest -q tests
 
+unit: $(BIN)/.installed         ## the tests that need no root and no namespace (seconds)
+	$(BIN)/python -m pytest -q -m "not root" tests
+
 bench: deps install         ## start overhead, chain deploy, daemon RSS; backends side by side
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_backends.py
+	$(BIN)/python tools/bench_ubus.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

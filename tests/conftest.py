@@ -21,6 +21,18 @@ DATA = Path(__file__).resolve().parent / "data"
 CATALOG = ROOT / "build" / "nnf"
 
 
+ROOT_FIXTURES = {"gateway", "backend", "daemon", "make_daemon", "lab"}   # "lab": test_package
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what needs root (namespaces, the OpenWrt sandbox): ``make unit`` runs the rest
+    (``-m "not root"``), in seconds, as any user."""
+    for item in items:
+        if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())) \
+                or item.path.name.endswith("_real.py"):
+            item.add_marker(pytest.mark.root)
+
+
 class Gateway:
     """gw namespace with eth0..eth3, each facing host namespace h1..h4 (``eth0`` inside)."""
 

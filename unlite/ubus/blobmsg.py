@@ -81,8 +81,13 @@ def get_string(payload):
 
 
 # -- blobmsg ---------------------------------------------------------------------------------
+def _text(s):
+    """UTF-8 bytes of a str (a lone surrogate, which JSON allows, becomes '?')."""
+    return s.encode("utf-8", "replace")
+
+
 def _named(type_, name, value):
-    raw = name.encode()
+    raw = _text(name)
     if len(raw) > 0xFFFF:
         raise BlobError("a blobmsg name is longer than 65,535 bytes")
     hdr = struct.pack(">H", len(raw)) + raw + b"\0"
@@ -104,7 +109,7 @@ def _value(name, v):
     if isinstance(v, float):
         return _named(DOUBLE, name, struct.pack(">d", v))
     if isinstance(v, str):
-        return _named(STRING, name, v.encode() + b"\0")
+        return _named(STRING, name, _text(v) + b"\0")
     if isinstance(v, dict):
         return _named(TABLE, name, encode(v))
     if isinstance(v, (list, tuple)):
