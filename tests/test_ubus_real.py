@@ -358,3 +358,25 @@ def test_python_ubus_bindings_refuse_what_uhttpd_forwards(tmp_path):
         proc.kill()
         proc.wait()
         sb.stop()
+
+
+@NFT
+def test_the_list_says_why_a_graph_failed(gateway, tmp_path):
+    """A stored graph that cannot come back at start (its interface is gone) is listed as
+    failed with the reason in faults, not `"faults": []`."""
+    box = Box(gateway, tmp_path, "daemon").start()
+    try:
+        assert box.call("put", {"id": "w", "graph": bridge_graph("w", ("eth2", "eth3"))}) == \
+            {"id": "w", "created": True}
+        box.daemon.stop()                               # the graph stays stored
+        netlab.sh("ip", "-n", gateway.ns, "link", "del", "eth3")
+        box.daemon = box.daemon.restarted()
+        (g,) = box.call("list")["graphs"]
+        assert g["status"] == "failed", g
+        (fault,) = g["faults"]
+        assert fault["vnf"] is None and "'eth3' does not exist" in fault["fault"], g
+        st = box.call("status", {"id": "w"})
+        assert st["status"] == "failed" and "'eth3' does not exist" in st["error"]
+        assert box.call("delete", {"id": "w"}) == {"id": "w", "deleted": True}
+    finally:
+        box.stop()
