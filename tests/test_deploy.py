@@ -184,7 +184,7 @@ def test_update_by_difference_keeps_untouched_path_flowing(gateway, daemon):
                        .replace("ep1", "ep1b"))
         r["id"] += "b"
         fg["big-switch"]["flow-rules"].append(r)
-    assert d.api("PUT", "/NF-FG/g1", g2)[0] == 200
+    assert d.api("PUT", "/NF-FG/g1", g2)[0] == 201
     t.join()
     assert " 0% packet loss" in result["p"].stdout, result["p"].stdout
     st = d.api("GET", "/NF-FG/status/g1")[1]
@@ -193,13 +193,13 @@ def test_update_by_difference_keeps_untouched_path_flowing(gateway, daemon):
     assert len(objects(gw)["netns"]) == 2
     # change the first NF (new env): a new instance replaces the old one
     g2["forwarding-graph"]["VNFs"][0]["unify-env-variables"] = [{"variable": "X=1"}]
-    assert d.api("PUT", "/NF-FG/g1", g2)[0] == 200
+    assert d.api("PUT", "/NF-FG/g1", g2)[0] == 201
     st = d.api("GET", "/NF-FG/status/g1")[1]
     assert st["VNFs"][0]["netns"] != ns_before
     assert ns_before not in objects(gw)["netns"] and len(objects(gw)["netns"]) == 2
     assert gw.ping(0, "10.20.0.2")
     # remove the second path again
-    assert d.api("PUT", "/NF-FG/g1", g)[0] == 200
+    assert d.api("PUT", "/NF-FG/g1", g)[0] == 201
     assert len(objects(gw)["netns"]) == 1 and len(objects(gw)["veths"]) == 2
 
 
@@ -226,13 +226,13 @@ def test_update_hot_plugs_ports_into_the_running_nf(gateway, daemon):
          "actions": [{"output_to_port": "vnf:nf1:inout:2"}]},
         {"id": "r5", "priority": 10, "match": {"port_in": "vnf:nf1:inout:2"},
          "actions": [{"output_to_port": "endpoint:ep2"}]}]
-    assert d.api("PUT", "/NF-FG/g1", g3)[0] == 200
+    assert d.api("PUT", "/NF-FG/g1", g3)[0] == 201
     st = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
     assert st["netns"] == ns and st["state"] == "Active", "the same instance, still running"
     assert [p["id"] for p in st["ports"]] == ["inout:0", "inout:1", "inout:2"]
     assert gw.ping(0, "10.20.0.3") and gw.ping(2, "10.20.0.2"), "the new port carries traffic"
     assert len(objects(gw)["veths"]) == 3
-    assert d.api("PUT", "/NF-FG/g1", g)[0] == 200               # and unplug it again
+    assert d.api("PUT", "/NF-FG/g1", g)[0] == 201               # and unplug it again
     st = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
     assert st["netns"] == ns and len(st["ports"]) == 2
     assert len(objects(gw)["veths"]) == 2 and objects(gw)["netns"] == [ns]

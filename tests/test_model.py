@@ -312,7 +312,7 @@ def test_endpoint_types():
         {"id": "v2", "type": "vlan", "vlan": {"vlan-id": 4094, "if-name": "eth2"}},
         {"id": "g", "type": "gre-tunnel", "gre-tunnel": {
             "local-ip": "10.0.0.1", "remote-ip": "10.0.0.2", "gre-key": "0xffffffff",
-            "ttl": "64", "safe": "true", "interface": "eth1"}},
+            "ttl": "64", "secure": "true", "interface": "eth1"}},
         {"id": "g6", "type": "gre-tunnel", "gre-tunnel": {
             "local-ip": "2001:DB8::1", "remote-ip": "2001:db8::2"}},
         {"id": "n", "type": "internal", "internal": {"internal-group": "lan-1"}},
@@ -327,7 +327,7 @@ def test_endpoint_types():
     assert p["v"] == ("vlan", {"vlan-id": 25, "if-name": "eth2"})
     assert p["v2"][1]["vlan-id"] == 4094
     assert p["g"] == ("gre-tunnel", {"local-ip": "10.0.0.1", "remote-ip": "10.0.0.2",
-                                     "gre-key": 2**32 - 1, "ttl": 64, "safe": True,
+                                     "gre-key": 2**32 - 1, "ttl": 64, "secure": True,
                                      "if-name": "eth1"})
     assert p["g6"][1] == {"local-ip": "2001:db8::1", "remote-ip": "2001:db8::2"}
     assert p["n"] == ("internal", {"internal-group": "lan-1"})
@@ -369,7 +369,7 @@ EP = f"{FG}.end-points[0]"
     ({"id": "e", "type": "interface", "interface": {"if-name": ".."}}, f"{EP}.interface.if-name", "invalid"),
     ({"id": "e", "type": "interface", "interface": {"if-name": "-x"}}, f"{EP}.interface.if-name", "invalid"),
     ({"id": "e", "type": "interface", "interface": {"if-name": "a/b"}}, f"{EP}.interface.if-name", "invalid"),
-    ({"id": "e", "type": "interface", "interface": {"if-name": ""}}, f"{EP}.interface.if-name", "invalid"),
+    ({"id": "e", "type": "interface", "interface": {"if-name": ""}}, f"{EP}.interface.if-name", "required field 'if-name'"),  # "" is absent
     ({"id": "e", "type": "interface", "interface": {"if-name": 0}}, f"{EP}.interface.if-name", "string"),
     ({"id": "e", "type": "interface", "interface": {"if-name": "eth0", "interface": "eth1"}}, f"{EP}.interface.interface", "contradicts"),
     ({"id": "e", "type": "interface", "interface": {"if-name": "eth0", "node-id": 1}}, f"{EP}.interface.node-id", "string"),
@@ -386,7 +386,7 @@ EP = f"{FG}.end-points[0]"
     ({"id": "e", "type": "gre-tunnel", "gre-tunnel": {"local-ip": "10.0.0.1", "remote-ip": "::2"}}, f"{EP}.gre-tunnel.remote-ip", "same IP version"),
     ({"id": "e", "type": "gre-tunnel", "gre-tunnel": {"local-ip": "10.0.0.1", "remote-ip": "10.0.0.2", "gre-key": "4294967296"}}, f"{EP}.gre-tunnel.gre-key", "out of range"),
     ({"id": "e", "type": "gre-tunnel", "gre-tunnel": {"local-ip": "10.0.0.1", "remote-ip": "10.0.0.2", "ttl": 0}}, f"{EP}.gre-tunnel.ttl", "out of range"),
-    ({"id": "e", "type": "gre-tunnel", "gre-tunnel": {"local-ip": "10.0.0.1", "remote-ip": "10.0.0.2", "safe": "maybe"}}, f"{EP}.gre-tunnel.safe", "true or false"),
+    ({"id": "e", "type": "gre-tunnel", "gre-tunnel": {"local-ip": "10.0.0.1", "remote-ip": "10.0.0.2", "secure": "maybe"}}, f"{EP}.gre-tunnel.secure", "true or false"),
     ({"id": "e", "type": "gre-tunnel", "gre-tunnel": {"local-ip": "fe80::1%eth0", "remote-ip": "fe80::2"}}, f"{EP}.gre-tunnel.local-ip", "scope"),
     ({"id": "e", "type": "internal", "internal": {}}, f"{EP}.internal.internal-group", "missing"),
     ({"id": "e", "type": "internal", "internal": {"internal-group": "../x"}}, f"{EP}.internal.internal-group", "invalid"),
@@ -411,7 +411,10 @@ def test_duplicate_endpoint_id():
                                  "'a'", '"a"', "a\nb", "-a", "_a", "a$b", "é", "x" * 65,
                                  "a\x00"])
 def test_bad_ids_everywhere(bad):
-    fails(edit(base(), "id", bad), f"{FG}.id", "invalid graph id")
+    if bad == "":                   # the body's graph id is optional: "" is absent (UN)
+        assert parse_graph(edit(base(), "id", bad), "g").id == "g"
+    else:
+        fails(edit(base(), "id", bad), f"{FG}.id", "invalid graph id")
     fails(edit(base(), "VNFs/0/id", bad), f"{FG}.VNFs[0].id", "invalid VNF id")
     fails(edit(base(), "end-points/0/id", bad), f"{FG}.end-points[0].id", "invalid endpoint id")
     fails(edit(base(), "big-switch/flow-rules/0/id", bad), f"{RULE0}.id", "invalid rule id")

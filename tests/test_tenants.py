@@ -50,7 +50,7 @@ def test_tokens_login_and_public_paths(tenanted):
     assert _err(d, "GET", "/NF-FG/", token="wrong-token-0000000000").status == 401
     assert _err(d, "POST", "/login", {"username": "alice", "password": BOB}).status == 401
     status, body = d.api("POST", "/login", {"username": "alice", "password": ALICE})
-    session = body["token"]
+    session = body                          # the bare token, text/plain (as the UN's)
     assert status == 200 and session not in (ALICE, BOB)
     assert d.api("GET", "/NF-FG/", token=session)[1] == {"NF-FG": []}
     assert d.api("GET", "/capabilities", token=ALICE)[0] == 200   # the configured token too

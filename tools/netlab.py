@@ -295,6 +295,8 @@ class Daemon:
             try:
                 with urllib.request.urlopen(req, timeout=timeout) as r:
                     data = r.read()
+                    if r.headers.get_content_type() == "text/plain":   # /login's token
+                        return r.status, data.decode()
                     return r.status, json.loads(data) if data.strip() else None
             except urllib.error.HTTPError as e:
                 data = e.read()

@@ -204,22 +204,26 @@ def make_app(node):
         token = node.tenants.login(user, password) if _text(user) and _text(password) else None
         if token is None:
             return _error(401, "unknown user or wrong password")
-        r = _json({"token": token})
-        r.set_header("X-Auth-Token", token)
-        return r
+        # the bare token as text/plain, as the UN answers: its client takes the whole body
+        # as the token (whatever its Accept says); the header has it too
+        return bottle.HTTPResponse(token, 200, {"Content-Type": "text/plain; charset=utf-8",
+                                                "X-Auth-Token": token})
 
     @app.post("/NF-FG")
     @app.post("/NF-FG/")
     def post_graph():
-        return _json({"nffg-uuid": node.post(read_body(), tenant())}, 201)
+        gid = node.post(read_body(), tenant())
+        r = _json({"nffg-uuid": gid}, 201)
+        r.set_header("Location", f"/NF-FG/{gid}")
+        return r
 
     @app.put("/NF-FG/<gid>")
     def put_graph(gid):
         body, who = read_body(), tenant()
 
-        def put():
+        def put():           # 201 for an update too: the UN's client takes only 201 as done
             created = node.put(gid, body, who)
-            return _json({"nffg-uuid": gid, "created": created}, 201 if created else 200)
+            return _json({"nffg-uuid": gid, "created": created}, 201)
         return change(node, gid, put)
 
     @app.get("/graphs")
@@ -230,7 +234,8 @@ def make_app(node):
     @app.get("/NF-FG")
     @app.get("/NF-FG/")
     def list_graphs():
-        return _json({"NF-FG": [node.get(g, tenant()) for g in node.ids(tenant())]})
+        return _json({"NF-FG": [{"nffg-uuid": g, **node.get(g, tenant())}
+                                for g in node.ids(tenant())]})
 
     @app.get("/NF-FG/status/<gid>")
     def graph_status(gid):

@@ -163,14 +163,15 @@ class Node:
         if d is None:
             if gid in self.failed:
                 return {"id": gid, "status": "failed", "error": self.failed[gid].get("error"),
-                        **change}
+                        "percentage_completed": 0, **change}
             if c and c.pending:                      # a first deploy, queued or running
-                return {"id": gid, "status": c.progress(), "VNFs": [], "flow-rules": [],
-                        "warnings": [], **change}
+                return {"id": gid, "status": c.progress(), "percentage_completed": 0,
+                        "VNFs": [], "flow-rules": [], "warnings": [], **change}
             raise NodeError(f"no graph '{gid}'", status=404)
         counters = self.switch.counters(gid, d.chains)
         return {
             "id": gid, "status": d.state, "backend": self.switch.name,
+            "percentage_completed": 100 if d.state == "complete" else 0,    # the UN's field
             "VNFs": [self._nf_status(i) for i in d.instances.values()],
             "flow-rules": [{"id": r.id, "priority": r.priority,
                             **counters.get(r.id, {"packets": None, "bytes": None})}
@@ -284,7 +285,9 @@ class Node:
 
     # -- changes ------------------------------------------------------------------------------
     def post(self, doc, tenant=None):
-        gid = os.urandom(16).hex()
+        """Create a graph under a new UUID, as the UN's server does (the body's
+        forwarding-graph.id, if any, is not used: a warning says so)."""
+        gid = _uuid4()
         self.put(gid, doc, tenant)
         return gid
 
@@ -376,13 +379,26 @@ class Node:
         self._check_endpoints(graph)
         self._check_control(graph, old)
         prev = old.instances if old else {}
-        plan = {}
-        for v in graph.vnfs:
-            inst = self.compute.plan(graph.id, v)
-            o = prev.get(v.id)
-            if o and o.netns == inst.netns and not inst.shared and _readdressed(o, inst):
-                inst = self.compute.plan(graph.id, v, fixed_ports=True)
+        plan, unplanned = {}, []
+        for v in graph.vnfs:                # every NF that cannot be planned, in one answer
+            try:
+                inst = self.compute.plan(graph.id, v)
+                o = prev.get(v.id)
+                if o and o.netns == inst.netns and not inst.shared and _readdressed(o, inst):
+                    inst = self.compute.plan(graph.id, v, fixed_ports=True)
+            except ComputeError as e:
+                unplanned.append(e)
+                continue
             plan[v.id] = inst
+        if len(unplanned) == 1:
+            raise unplanned[0]
+        if unplanned:
+            first = unplanned[0]
+            raise NodeError(f"{len(unplanned)} NFs cannot be deployed: "
+                            + "; ".join(e.message for e in unplanned), first.path,
+                            first.status, extra={"fault": first.fault, "errors": [
+                                {"error": e.message, "path": e.path, "fault": e.fault}
+                                for e in unplanned]})
         # Same instance (namespace) as before: kept as is, or with ports hot-plugged.
         kept, hot = {}, {}
         for k, inst in plan.items():
@@ -599,6 +615,15 @@ class Node:
             self.graphs.clear()
             control.remove()
             self.switch.shutdown()
+
+
+def _uuid4():
+    """A random UUID in its text form, as the UN names POSTed graphs (the uuid module is
+    not in OpenWrt's python3-light)."""
+    b = bytearray(os.urandom(16))
+    b[6], b[8] = (b[6] & 0x0F) | 0x40, (b[8] & 0x3F) | 0x80      # version 4, RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _forwards(d: Deployed):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .model.nffg import ID_RE, ID_RULE, PORT_ID_RE
 
 ID = f"^{ID_RE.pattern}$"                       # graph, NF, end-point and rule ids
+# An optional field's "" is absent, as the UN reads it (mac "", vnf_template "", ...).
 PORT_ID = f"^{PORT_ID_RE.pattern}$"
 MAC = "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 
@@ -78,7 +79,7 @@ ACTION = _param("action", "stop, start, pause (freeze, ports down) or resume",
 # What a graph is made of (UN NF-FG; unknown fields are kept and reported as warnings).
 PORT = _obj(("id",), id=_str(pattern=PORT_ID, description="e.g. inout:0 (template label: "
                                                           "index)"),
-            name=_str(True, maxLength=256), mac=_str(True, pattern=MAC),
+            name=_str(True, maxLength=256), mac=_str(True, pattern=f"^$|{MAC}"),
             unify__ip=_str(True, description="address/prefix of the port, e.g. 10.0.0.1/24"),
             trusted={"description": "true or false"})
 VNF = _obj(("id", "name"), id=_str(pattern=ID),
@@ -107,7 +108,7 @@ RULE = _obj(("id", "match", "actions"), id=_str(pattern=ID),
                                           "vnf:<nf>:<port>), push_vlan (1-4094), pop_vlan "
                                           "(true)"}, nullable=False, minItems=1))
 NFFG = _obj(("forwarding-graph",), forwarding__graph=_obj(
-    id=_str(True, pattern=ID, description="in PUT the URL's id wins"),
+    id=_str(True, pattern=f"^$|{ID}", description="in PUT the URL's id wins; \"\" is absent"),
     name=_str(True, maxLength=256), VNFs=_list(_ref("VNF")),
     end__points=_list(_ref("EndPoint")),
     big__switch=_obj(nullable=True, flow__rules=_list(_ref("FlowRule")))))
@@ -136,7 +137,8 @@ PUBLIC = []
 def document(version):
     body = {"required": True, "content": {"application/json": {"schema": _ref("NFFG"),
                                                                "example": EXAMPLE}}}
-    deployed = _resp("created (201) or updated (200)", _obj(
+    deployed = _resp("created or updated (201 both: the UN's client takes only 201 as done; "
+                     "'created' tells which)", _obj(
         ("nffg-uuid",), nffg__uuid=_str(), created={"type": "boolean"}))
     anything = {"type": "object"}
     later = {"202": _resp("with Prefer: respond-async[, wait=N] (RFC 7240): not done within "
@@ -159,10 +161,14 @@ def document(version):
             "/NF-FG/": {
                 "get": {"summary": "List graphs (a tenant: its own)",
                         "responses": {"200": _resp("graphs", _obj(
-                            ("NF-FG",), NF__FG={"type": "array", "items": _ref("NFFG")})),
+                            ("NF-FG",), NF__FG={"type": "array", "items": {
+                                "allOf": [_ref("NFFG"), _obj(("nffg-uuid",),
+                                                             nffg__uuid=_str())]}})),
                             **_errors(401)}},
                 "post": {"summary": "Deploy a graph under a new id", "requestBody": body,
-                         "responses": {"201": _resp("created", _obj(
+                         "responses": {"201": _resp("created under a new UUID, as the UN does (the "
+                                                    "body's id is not used; Location: "
+                                                    "/NF-FG/{uuid})", _obj(
                              ("nffg-uuid",), nffg__uuid=_str())),
                              **_errors(400, 401, 403, 409, 413, 422)}}},
             "/NF-FG/{gid}": {
@@ -173,7 +179,7 @@ def document(version):
                 "put": {"summary": "Create, or update by difference (a failed update keeps "
                                    "the running version)", "requestBody": body,
                         "parameters": [prefer],
-                        "responses": {"201": deployed, "200": deployed, **later,
+                        "responses": {"201": deployed, **later,
                                       **_errors(400, 401, 403, 409, 413, 422, 503)}},
                 "delete": {"summary": "Remove the graph and every kernel object it made",
                            "parameters": [prefer],
@@ -201,7 +207,9 @@ def document(version):
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": _obj(("username", "password"), username=_str(),
                                    password=_str())}}},
-                "responses": {"200": _resp("session token", _obj(("token",), token=_str())),
+                "responses": {"200": _resp("the session token, bare (as the UN's; also in "
+                                           "the X-Auth-Token header)", _str(),
+                                           media="text/plain; charset=utf-8"),
                               **_errors(400, 413),
                               "401": _resp("unknown user or wrong password", _ref("Error"))}}},
             "/events": {"get": {
@@ -267,7 +275,9 @@ def document(version):
                     change=_ref("Change")),
                 "NFFG": NFFG, "VNF": VNF, "EndPoint": ENDPOINT, "FlowRule": RULE,
                 "Status": _obj(("id", "status"), id=_str(), status=_str(
-                    description="complete, failed, ..."), backend=_str(),
+                    description="complete, failed, deploying, updating, ..."), backend=_str(),
+                    percentage_completed={"type": "integer", "description":
+                                          "100 once complete (the UN's field)"},
                     error=_str(description="why a graph failed at restore"),
                     VNFs={"type": "array", "items": _ref("NFStatus")},
                     flow__rules={"type": "array", "items": _obj(

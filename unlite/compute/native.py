@@ -131,7 +131,8 @@ class NativeDriver:
             pkg = (self.resolver.resolve(vnf.name, vnf.template) if self.resolver
                    else self.repo.resolve(vnf.name, vnf.template))
         except PackageError as e:
-            raise ComputeError(e.message, "Unstartable", f"{vnf.path}.name", e.status) from e
+            raise ComputeError(e.message, "Unstartable", f"{vnf.path}.{e.field}",
+                               e.status) from e
         t = pkg.template
         missing = missing_dependencies(t)
         if missing:                         # no flavour of the function can run here

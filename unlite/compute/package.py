@@ -51,9 +51,10 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class PackageError(Exception):
-    def __init__(self, message, status=422):
+    def __init__(self, message, status=422, field="name"):
         super().__init__(message)
         self.message, self.status = message, status
+        self.field = field              # the VNF's field at fault: name or vnf_template
 
     def __str__(self):
         return self.message
@@ -552,6 +553,12 @@ class Repository:
             self._scan()
             hits = self._find(name, template)
         if not hits:
+            named = self._find(name, None) if template else []
+            if named:                   # the function is here: only the template is unknown
+                have = ", ".join(sorted({f"{e.stem}.json" for e in named}))
+                raise PackageError(f"no NNF template '{template}' in the NNF repository "
+                                   f"{self.root}; NNF '{name}' is there ({have}): name one "
+                                   f"of those or leave vnf_template out", 422, "vnf_template")
             tfile = f" (template '{template}')" if template else ""
             raise PackageError(f"no NNF named '{name}'{tfile} in the NNF repository {self.root}",
                                422)

@@ -222,10 +222,14 @@ class _Obj:
         return self.found[name]
 
     def get(self, name: str, required: bool = False, hint: str = ""):
-        """(value, path); null counts as absent. A missing required key is a 400."""
+        """(value, path); null counts as absent, and so does "" for an optional field (as
+        the UN reads it: its elastic-router graphs send "vnf_template": "", "mac": "").
+        A missing required key is a 400."""
         key = self.key(name)
         path = _join(self.path, key or name)
         value = None if key is None else self.d[key]
+        if value == "" and not required:
+            value = None
         if value is None and required:
             state = "is missing" if key is None else "must not be null"
             raise ModelError(f"required field '{name}' {state}{hint}", path)
@@ -526,10 +530,16 @@ def _ep_gre(o: _Obj) -> dict:
         raise ModelError("local-ip and remote-ip must be of the same IP version", rpath)
     params = {"local-ip": local, "remote-ip": remote}
     for key, check in (("gre-key", lambda v, p: _num(v, p, 0, 2**32 - 1)),
-                       ("ttl", lambda v, p: _num(v, p, 1, 255)), ("safe", _bool)):
+                       ("ttl", lambda v, p: _num(v, p, 1, 255)), ("secure", _bool)):
         value, path = o.get(key)
         if value is not None:
             params[key] = check(value, path)
+    old, opath = o.get("safe")              # what unlite read before the UN's own "secure"
+    if old is not None:
+        if "secure" in params:
+            raise ModelError("'safe' and 'secure' both given: 'secure' is the UN's key", opath)
+        params["secure"] = _bool(old, opath)
+        o.w.append(f"key 'safe' read as 'secure' at {o.path} (the UN's name)")
     ifname = _ep_ifname(o, False)
     if ifname is not None:
         params["if-name"] = ifname

@@ -46,7 +46,8 @@ function api(method, path, body) {
 			$('login').hidden = false;
 		return r.text().then(function(t) {
 			var j = null;
-			try { j = t ? JSON.parse(t) : null; } catch (e) { j = { error: t }; }
+			var plain = (r.headers.get('Content-Type') || '').indexOf('text/plain') == 0;
+			try { j = plain && r.ok ? t : t ? JSON.parse(t) : null; } catch (e) { j = { error: t }; }
 			if (!r.ok) {
 				var e = new Error((j && j.error) || r.status + ' ' + r.statusText);
 				e.status = r.status;
@@ -226,7 +227,7 @@ function remove(id) {
 function login(ev) {
 	ev.preventDefault();
 	api('POST', '/login', JSON.stringify({ username: $('login-user').value, password: $('login-pass').value })).then(function(j) {
-		token = j.token;
+		token = typeof j == 'string' ? j : String(j);   /* the bare token (text/plain) */
 		sessionStorage.setItem('unlite-token', token);
 		$('login').hidden = true;
 		$('login-pass').value = '';
