@@ -5,12 +5,15 @@ it: login → the bare token; PUT → only 201 is success; then status, list, de
 from __future__ import annotations
 
 import json
+import shutil
+import urllib.error
 import urllib.request
 
 import pytest
 
 import netlab
-from conftest import bridge_graph
+from conftest import ROOT, bridge_graph
+from unlite.compute.package import PackageError, load_template, pack
 from unlite.model import ModelError, parse_graph
 
 NFT = pytest.mark.parametrize("backend", ["nft"])       # API behaviour, not steering
@@ -142,3 +145,73 @@ def test_the_un_client_flow(backend, gateway, make_daemon, tmp_path):
     assert [e["nffg-uuid"] for e in listed] == ["un"]
     assert request("DELETE", "/NF-FG/un", headers=headers)[0] in (200, 204)
     assert request("GET", "/NF-FG/status/un", headers=headers)[0] == 404
+
+
+# -- the UN's native NFs: bash scripts, the UN launcher's exit status ------------------------
+UN_NATIVE = ROOT.parent / "shared" / "un-native"
+
+
+def _pack_un(name, template, repo):
+    if not (UN_NATIVE / name / "start").is_file():
+        pytest.skip(f"no {UN_NATIVE / name} (the UN's native NFs, ../shared/un-native)")
+    for tool in ("bash", "brctl", "ifconfig", "iptables"):
+        if not shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin"):
+            pytest.fail(f"{tool} is not installed (.ci/run installs bridge-utils, net-tools)")
+    out = repo / f"{template}.tgz"
+    pack(UN_NATIVE / name, out, ROOT / "nnf/un-native" / f"{name}.template.json")
+    return out
+
+
+def test_a_bash_script_must_name_bash_and_exit_success_is_checked(tmp_path, nnf_repo):
+    src = tmp_path / "b"
+    src.mkdir()
+    (src / "template.json").write_text(json.dumps(
+        {"name": "b", "ports": [{"label": "inout", "min": 0, "max": 2}]}))
+    (src / "start").write_text("#!/bin/bash\nfor (( i=0; i<$3; i++ )); do :; done\n")
+    (src / "start").chmod(0o755)
+    with pytest.raises(PackageError, match=r"'start' runs with /bin/bash .* name 'bash'"):
+        pack(src, tmp_path / "b.tgz")
+    (src / "template.json").write_text(json.dumps(
+        {"name": "b", "ports": [{"label": "inout", "min": 0, "max": 2}],
+         "dependencies": ["bash"], "exit-success": [1]}))
+    pack(src, tmp_path / "b.tgz")
+    for bad in ([], [256], "1", [True]):
+        with pytest.raises(PackageError, match="exit-success"):
+            load_template({"name": "x", "ports": [{"label": "a", "min": 0, "max": 1}],
+                           "exit-success": bad}, "t")
+
+
+@NFT
+def test_the_uns_bridge_and_nat_run_unchanged(backend, gateway, nnf_repo, make_daemon):
+    repo = nnf_repo.path
+    _pack_un("bridge", "un-bridge", repo)
+    _pack_un("NAT", "un-nat", repo)
+    d = make_daemon(nnf_dir=repo)
+    # the bridge between eth0 and eth1: one L2 segment
+    assert d.api("PUT", "/NF-FG/b", bridge_graph("b", nf="un-bridge"))[0] == 201
+    gateway.addr(0, "10.82.0.1/24")
+    gateway.addr(1, "10.82.0.2/24")
+    assert gateway.ping(0, "10.82.0.2"), "no traffic through the UN's bridge"
+    st = d.api("GET", "/NF-FG/status/b")[1]
+    assert st["VNFs"][0]["state"] == "Active"          # its start ended with exit 1: success
+    d.api("DELETE", "/NF-FG/b")
+    # the NAT between eth2 (192.168.1.0/24) and eth3 (192.168.2.0/24), masquerading
+    assert d.api("PUT", "/NF-FG/n", bridge_graph("n", ("eth2", "eth3"), nf="un-nat"))[0] == 201
+    gateway.addr(2, "192.168.1.2/24", via="192.168.1.1")
+    gateway.addr(3, "192.168.2.2/24")
+    assert gateway.ping(2, "192.168.2.2"), "no traffic through the UN's NAT"
+    p = gateway.lab.run(gateway.hosts[3], "ip", "neigh", "show")
+    assert "192.168.2.1" in p.stdout and "192.168.1.2" not in p.stdout    # masqueraded
+    d.api("DELETE", "/NF-FG/n")
+
+
+@NFT
+def test_exit_0_of_a_un_script_is_its_failure(backend, gateway, nnf_repo, make_daemon):
+    """Under the UN's convention exit 0 is what its scripts do when they refuse to run."""
+    nnf_repo("unfail", {"start": "exit 0"}, **{"exit-success": [1]})
+    d = make_daemon(nnf_dir=nnf_repo.path)
+    with pytest.raises(netlab.ApiError) as e:
+        d.api("PUT", "/NF-FG/u", bridge_graph("u", nf="unfail"))
+    assert e.value.status == 422 and "start script exited 0" in e.value.body["error"]
+    assert "success is exit 1" in e.value.body["error"]
+    assert d.api("GET", "/NF-FG/")[1] == {"NF-FG": []}

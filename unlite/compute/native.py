@@ -32,7 +32,7 @@ from .. import sh
 from ..network import control as ctlnet
 from ..store import write_atomic
 from . import freezer, limits
-from .package import PackageError, Repository, missing_dependencies
+from .package import PackageError, Repository, interpreter, missing_dependencies
 
 VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
 
@@ -74,6 +74,7 @@ class Instance:
     shared: str | None = None   # a graph's view of a single-instance NF: "graph/nf/digest"
     control: list[list[int]] = field(default_factory=list)  # unify-control [host, NF port]
     ctl: dict | None = None     # its control veth: host, node and NF addresses, slot
+    ok_exit: list[int] = field(default_factory=lambda: [0])  # template's "exit-success"
 
     def to_dict(self):
         return asdict(self)
@@ -161,7 +162,8 @@ class NativeDriver:
         ports = [PortRec(p.id, inner, _host_name(netns, p), p.mac, p.ip)
                  for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
-                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, control=fwd)
+                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, control=fwd,
+                        ok_exit=list(t.ok_exit))
 
     def _plan_view(self, graph_id, vnf, t, pkg, impl, ident):
         """A graph's share of a single-instance NF (``"multitenancy": false``): the one
@@ -175,7 +177,8 @@ class NativeDriver:
             name = f"{pre}.{inner}" if len(inner) <= 10 else f"{pre}.p{i}"
             ports.append(PortRec(p.id, name, "ul" + _h(view, p.id), p.mac, p.ip))
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
-                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, shared=view)
+                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, shared=view,
+                        ok_exit=list(t.ok_exit))
 
     # -- Table II ------------------------------------------------------------------------------
     def create(self, inst: Instance):
@@ -389,7 +392,8 @@ class NativeDriver:
         s = self.shared.get(view.netns)
         if s is None:
             inst = Instance("*", view.name, view.name, view.impl, view.netns, view.pkg_dir,
-                            view.pkg_sha256, view.timeout, [], [], dict(view.limits))
+                            view.pkg_sha256, view.timeout, [], [], dict(view.limits),
+                            ok_exit=list(view.ok_exit))
             s = self.shared[view.netns] = _Shared(inst)
         s.views[view.shared] = view
         s.inst.ports = s.inst.ports + list(view.ports)
@@ -510,15 +514,18 @@ class NativeDriver:
         if inst.graph == "*":
             env["UNLITE_GRAPHS"] = str(rd / "graphs")
         env.update(extra or {})
-        argv = ["ip", "netns", "exec", inst.netns, "/bin/sh", str(script), inst.graph, inst.nf,
-                str(len(inst.ports))] + [p.ifname for p in inst.ports]
+        # the UN's command line: $1 graph (its LSI id) $2 NF $3 port count $4... port names
+        argv = ["ip", "netns", "exec", inst.netns, *_runner(script), str(script), inst.graph,
+                inst.nf, str(len(inst.ports))] + [p.ifname for p in inst.ports]
         code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
                                    rd / "log", inst.timeout)
-        if code != 0:
+        if code not in inst.ok_exit or code < 0:
             if mark:
                 inst.state, inst.fault, inst.fault_detail = "Failed", fault, tail
+            rule = "" if inst.ok_exit == [0] else \
+                f" (for this NF success is exit {' or '.join(map(str, inst.ok_exit))})"
             raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {action} script exited {code}"
-                               + (f": {tail}" if tail else ""), fault)
+                               + rule + (f": {tail}" if tail else ""), fault)
 
 
 
@@ -526,6 +533,19 @@ class NativeDriver:
 class _Shared:
     inst: Instance                                        # every graph's ports
     views: dict[str, Instance] = field(default_factory=dict)
+
+
+def _runner(script):
+    """The interpreter a script asks for (its #! line; the package checked it is a
+    dependency), else /bin/sh: a POSIX shell script is run as busybox runs it."""
+    with open(script, "rb") as f:
+        it = interpreter(f.read(256))
+    if it is None:
+        return ["/bin/sh"]
+    prog, args = it
+    if not os.path.isabs(prog) or not os.access(prog, os.X_OK):
+        prog = shutil.which(os.path.basename(prog), path=sh.SBIN_PATH) or prog
+    return [prog, *args]
 
 
 def _kill(pids):

@@ -72,6 +72,7 @@ class Template:
     timeout: float
     description: str
     raw: dict
+    ok_exit: tuple[int, ...] = (0,)     # exit statuses that mean success ("exit-success")
 
     def names(self):
         return (self.name,) + self.aliases
@@ -195,8 +196,43 @@ def load_template(data, source):
         parse_limits(data.get("limits"))
     except LimitError as e:
         bad("limits", str(e))
+    ok = data.get("exit-success", [0])
+    if not isinstance(ok, list) or not ok or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in ok):
+        bad("exit-success", "a non-empty list of exit statuses 0-255 that mean success "
+                            "(default [0]; [1] for scripts written for the UN's launcher)")
     return Template(name, flavour, tuple(aliases), mt, tuple(norm_ports), tuple(norm_deps),
-                    float(timeout), desc, data)
+                    float(timeout), desc, data, tuple(ok))
+
+
+SH = {"sh", "ash"}          # what every box has (busybox): run as /bin/sh
+
+
+def interpreter(head: bytes):
+    """The program a script's ``#!`` line names: None for a POSIX shell (or no ``#!``:
+    /bin/sh runs it), else (path, [argument]) — ``#!/usr/bin/env bash`` is ("bash", [])."""
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+    if not words:
+        return None
+    prog, args = words[0], words[1:2]
+    if prog.rsplit("/", 1)[-1] == "env" and args:
+        prog, args = args[0], []
+    return None if prog.rsplit("/", 1)[-1] in SH else (prog, args)
+
+
+def check_interpreters(template: Template, scripts, source):
+    """Each lifecycle script that is not a POSIX shell script must name its interpreter in
+    the template's dependencies (so a node without it says so before anything is made)."""
+    deps = {n for n, kind in template.dependencies if kind == "executable"}
+    for action, head in scripts:
+        it = interpreter(head)
+        if it and it[0].rsplit("/", 1)[-1] not in deps:
+            name = it[0].rsplit("/", 1)[-1]
+            raise PackageError(f"{source}: lifecycle script '{action}' runs with {it[0]} (its "
+                               f"#! line): name '{name}' in the template's dependencies "
+                               f"({{\"name\": \"{name}\", \"type\": \"executable\"}})")
 
 
 # -- dependencies ---------------------------------------------------------------------------
@@ -248,20 +284,25 @@ def _is_script(rel: str, head: bytes):
     return ("/" not in rel and rel in ACTIONS) or head.startswith(b"#!")
 
 
-def pack(src_dir, out_tgz):
+def pack(src_dir, out_tgz, template_file=None):
     """Pack ``src_dir`` into a reproducible ``out_tgz`` and write its index entry
-    ``out.json`` (template + uri + sha256) beside it. Return the sha256 hex."""
+    ``out.json`` (template + uri + sha256) beside it. Return the sha256 hex.
+    ``template_file``: the template.json to pack, when it is not in ``src_dir`` (a folder
+    of scripts kept unchanged, such as a UN native NF's)."""
     import gzip
     import tarfile
     src, out = Path(src_dir), Path(out_tgz)
-    tpath = src / "template.json"
+    tpath = Path(template_file) if template_file else src / "template.json"
     if not tpath.is_file() or tpath.is_symlink():
         raise PackageError(f"{src}: no template.json")
-    template = load_template(tpath.read_bytes(), str(tpath))
+    tdata = tpath.read_bytes()
+    template = load_template(tdata, str(tpath))
     for a in ACTIONS:
         p = src / a
         if (p.exists() or p.is_symlink()) and (p.is_symlink() or not p.is_file()):
             raise PackageError(f"{src}: lifecycle script '{a}' is not a regular file")
+    check_interpreters(template, [(a, (src / a).read_bytes()[:256]) for a in ACTIONS
+                                  if (src / a).is_file()], str(src))
     entries = []     # (relative name, path or None for a directory)
     skip = {out.resolve(), out.with_suffix(".json").resolve()}    # packing into src itself
     for dirpath, dirnames, filenames in os.walk(src):
@@ -279,6 +320,8 @@ def pack(src_dir, out_tgz):
                 entries.append((rel, p))
             else:
                 raise PackageError(f"{src}: '{rel}' is not a regular file or directory")
+    if template_file:                   # the given template, not one the folder may hold
+        entries = [e for e in entries if e[0] != "template.json"] + [("template.json", tpath)]
     entries.sort()
     if len(entries) > MAX_MEMBERS:
         raise PackageError(f"{src}: more than {MAX_MEMBERS} files")
@@ -593,6 +636,8 @@ class Repository:
                                    f"{e.sha256}, got {actual}")
             _unpack(blob, dest, e.uri)
         t = load_template((dest / "template.json").read_bytes(), f"{e.uri}!template.json")
+        check_interpreters(t, [(a, (dest / a).read_bytes()[:256]) for a in ACTIONS
+                               if (dest / a).is_file()], e.uri)
         return Package(t, dest, e.sha256)
 
     def _fetch(self, uri, source):
