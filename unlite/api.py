@@ -20,6 +20,7 @@ from .compute.native import ComputeError
 from .compute.package import PackageError
 from .events import sse
 from .changes import Busy
+from .store import StoreError
 from .httpd import MAX_BODY
 from .model import ModelError
 from .network import SteeringError
@@ -28,7 +29,7 @@ from .tenants import ADMIN
 
 log = logging.getLogger("unlite.api")
 
-KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError, Busy)
+KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError, Busy, StoreError)
 MAX_WAIT = 60.0             # the longest ``Prefer: wait=N`` honoured (seconds)
 
 

@@ -41,7 +41,7 @@ from .tenants import Tenants
 from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, control, endpoints
 from .network.endpoints import EpLink
-from .store import Store
+from .store import CorruptFile, Store, StoreError
 
 log = logging.getLogger("unlite.node")
 
@@ -82,12 +82,17 @@ class Node:
         self.lock = threading.Lock()
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
+        self.set_aside: list[str] = []      # unreadable state files renamed at start
         self.changes = Changes()            # each graph's last change (unlite/changes.py)
         self.runner = Runner()              # changes that outlive their caller's wait
 
     # -- tenants ----------------------------------------------------------------------------------
     def _owner(self, gid):
-        rec = self.store.owners.get(gid)
+        try:
+            rec = self.store.owners.get(gid)
+        except CorruptFile as e:            # nobody's: only the admin sees it (set aside at start)
+            log.error("%s", e)
+            return "(unreadable owner record)"
         return rec.get("tenant") if rec else None
 
     def _visible(self, gid, tenant):
@@ -229,6 +234,7 @@ class Node:
             "resources": {"cpus": os.cpu_count(), "memory-free-kb": mem.get("MemAvailable"),
                           "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
                           "nfs": sum(len(d.instances) for d in self.graphs.values())},
+            "set-aside": list(self.set_aside),   # state files that could not be read at start
         }
 
     # -- one NF (paper Table II) ----------------------------------------------------------------
@@ -491,17 +497,24 @@ class Node:
                 self.compute.remove_ports(ports)
             self.compute.teardown(reversed(made))
             endpoints.delete(fresh_links)
-            if old:
-                self.store.runtime.put(graph.id, old.record())
-            else:
-                self.store.runtime.delete(graph.id)
+            try:                        # a full run dir must not cut the rollback short
+                if old:
+                    self.store.runtime.put(graph.id, old.record())
+                else:
+                    self.store.runtime.delete(graph.id)
+            except StoreError as e:
+                log.error("graph %s: its runtime record stays the attempt's: %s", graph.id, e)
             raise
         self.graphs[graph.id] = new
         for inst, _, removed in hot.values():
             self.compute.remove_ports(removed)
         self.compute.teardown(reversed(gone))
         endpoints.delete(gone_links)
-        self.store.runtime.put(graph.id, new.record())
+        try:                            # after the commit point nothing turns it into an error
+            self.store.runtime.put(graph.id, new.record())
+        except StoreError as e:         # the record still names every object: old and new
+            log.error("graph %s is deployed, but its runtime record was not rewritten: %s",
+                      graph.id, e)
         faults.point("deploy:stored")
 
     def _check_control(self, graph, old):
@@ -573,25 +586,53 @@ class Node:
         return devs
 
     # -- start and stop of the daemon ------------------------------------------------------------
+    def _put_aside(self, folder, gid, what, err):
+        """A state file that cannot be used: renamed (kept for the operator), logged,
+        listed in the capabilities; the rest of the node boots."""
+        bad = folder.set_aside(gid)
+        self.set_aside.append(str(bad))
+        log.error("%s of graph %s is unreadable (%s): set aside as %s", what, gid, err, bad)
+        return bad
+
     def restore(self):
-        """At start: remove what a previous run recorded, then redeploy the desired graphs."""
+        """At start: remove what a previous run recorded, then redeploy the desired graphs.
+        An unreadable file is set aside (``<id>.json.bad``), never a reason not to start."""
         self.switch.setup()
         control.remove()
         for gid in self.store.runtime.keys():
-            rec = self.store.runtime.get(gid) or {}
+            try:
+                rec = self.store.runtime.get(gid) or {}
+                insts = [Instance.from_dict(d) for d in rec.get("instances", [])]
+                links = [EpLink(**ln) for ln in rec.get("links", [])]
+            except (CorruptFile, TypeError, KeyError, ValueError, AttributeError) as e:
+                self._put_aside(self.store.runtime, gid, "the runtime record", e)
+                continue
             self.switch.remove(gid, rec.get("chains"))
             if rec.get("chains_next"):
                 self.switch.remove(gid, rec["chains_next"])
-            self.compute.teardown([Instance.from_dict(d) for d in rec.get("instances", [])])
-            endpoints.delete([EpLink(**ln) for ln in rec.get("links", [])])
+            self.compute.teardown(insts)
+            endpoints.delete(links)
             self.store.runtime.delete(gid)
         self.compute.clean_shared()
         desired = set(self.store.desired.keys())
         for gid in self.store.owners.keys():
+            try:
+                self.store.owners.get(gid)
+            except CorruptFile as e:
+                self._put_aside(self.store.owners, gid, "the owner record", e)
+                continue
             if gid not in desired:                 # left by a crash during a first deploy
                 self.store.owners.delete(gid)
         for gid in sorted(desired):
-            doc = self.store.desired.get(gid)
+            try:
+                doc = self.store.desired.get(gid)
+            except CorruptFile as e:
+                bad = self._put_aside(self.store.desired, gid, "the stored graph", e)
+                err = f"its stored graph could not be read ({e.why}): set aside as {bad}"
+                self.failed[gid] = {"error": err}
+                self._publish(gid, "graph", {"id": gid, "event": "failed", "status": "failed",
+                                             "error": err})
+                continue
             try:
                 with self.lock:
                     self._deploy(parse_graph(doc, gid), None, store=False)

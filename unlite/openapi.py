@@ -57,7 +57,9 @@ ERRORS = {c: _resp(d, _ref("Error")) for c, d in (
     (413, "body larger than 1 MiB"),
     (422, "valid NF-FG this node cannot honour (unknown NF, missing interface or dependency, "
           "unsupported end-point type or match field, a lifecycle script failed)"),
-    (503, "too many event streams open, or too many changes under way: try again later"))}
+    (503, "too many event streams open, or too many changes under way: try again later"),
+    (507, "a state file could not be written (the folder is named: a full disk); nothing "
+          "changed"))}
 
 
 def _errors(*codes):
@@ -180,7 +182,7 @@ def document(version):
                                    "the running version)", "requestBody": body,
                         "parameters": [prefer],
                         "responses": {"201": deployed, **later,
-                                      **_errors(400, 401, 403, 409, 413, 422, 503)}},
+                                      **_errors(400, 401, 403, 409, 413, 422, 503, 507)}},
                 "delete": {"summary": "Remove the graph and every kernel object it made",
                            "parameters": [prefer],
                            "responses": {"204": _resp("deleted"), **later,

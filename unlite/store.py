@@ -8,32 +8,64 @@
   which the page cache does; a power cut takes the kernel objects with them. They are
   compact JSON (a deploy writes its record three times, and json's C encoder only runs
   without ``indent``); the desired graphs are indented for the operator who reads them.
+
+A file that cannot be read back (truncated, empty, not JSON, not UTF-8, not an object) raises
+``CorruptFile``; ``Folder.set_aside`` renames it to ``<id>.json.bad`` (kept for the operator,
+no longer listed) so the rest of the node can boot. A write that fails (a full disk) raises
+``StoreError`` (HTTP 507) naming the folder, and leaves no temp file behind.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, data, durable=True, compact=False):
-    text = json.dumps(data, sort_keys=True, **({"separators": (",", ":")} if compact
-                                               else {"indent": 1}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if not durable:
-        return
-    fd = os.open(path.parent, os.O_RDONLY)
+class StoreError(OSError):
+    """A document could not be written: the folder and the reason, for a 507."""
+
+    def __init__(self, path, err):
+        what = err.strerror or str(err)
+        hint = " (the disk is full)" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        super().__init__(err.errno, f"cannot write {path.name} in {path.parent}: {what}{hint}")
+        self.message, self.path, self.status = self.strerror, None, 507
+
+
+class CorruptFile(ValueError):
+    def __init__(self, path, why):
+        super().__init__(f"{path}: {why}")
+        self.file, self.why = path, why
+
+
+def _fsync_dir(folder):
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data, durable=True, compact=False):
+    text = json.dumps(data, sort_keys=True, **({"separators": (",", ":")} if compact
+                                               else {"indent": 1}))
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if durable:
+            _fsync_dir(path.parent)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise StoreError(path, e) from None
 
 
 class Folder:
@@ -47,16 +79,38 @@ class Folder:
         write_atomic(self.root / f"{key}.json", data, self.durable, self.compact)
 
     def get(self, key):
+        """The document, None when there is none; CorruptFile when it cannot be read."""
+        path = self.root / f"{key}.json"
         try:
-            return json.loads((self.root / f"{key}.json").read_text())
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise CorruptFile(path, "not UTF-8 text") from None
+        except ValueError as e:
+            raise CorruptFile(path, "empty" if not raw.strip() else f"not JSON ({e})") from None
+        if not isinstance(doc, dict):
+            raise CorruptFile(path, f"a JSON {type(doc).__name__}, not an object")
+        return doc
+
+    def set_aside(self, key):
+        """Rename a document that cannot be used to ``<id>.json.bad``; return that path."""
+        path = self.root / f"{key}.json"
+        bad = path.with_name(path.name + ".bad")
+        os.replace(path, bad)
+        if self.durable:
+            _fsync_dir(self.root)
+        return bad
 
     def delete(self, key):
         try:
             (self.root / f"{key}.json").unlink()
         except FileNotFoundError:
-            pass
+            return
+        if self.durable:               # a power cut right after must not bring it back
+            _fsync_dir(self.root)
 
     def keys(self):
         return sorted(p.stem for p in self.root.glob("*.json"))
