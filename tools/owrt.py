@@ -10,15 +10,19 @@ host's /etc, /usr, /var never change).
                                 never a silent pass)
 - ``Root``                      a rootfs folder with unlite's files laid out as the ``unlite``
                                 package installs them (code linked, not copied), its UCI file,
-                                its ACLs; optionally LuCI (24.10 or master)
+                                its ACLs; optionally LuCI (24.10 or master) and
+                                ``add_luci_app()``: luci-app-unlite's files
 - ``Sandbox``                   ``start`` / ``stop`` / ``exec`` / ``ubus`` / ``call`` (ubus CLI),
                                 ``listen`` (``ubus listen`` in the background), ``jsonrpc`` and
-                                ``login`` (uhttpd's /ubus with rpcd sessions)
+                                ``login`` (uhttpd's /ubus with rpcd sessions); with procd
+                                (``procd=True`` or a network namespace's name): ``instances``
+                                (procd's view of a service) and ``logread`` (the system log)
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -106,11 +110,48 @@ class Root:
         assert f"option ubus '{ubus}'" in text, "files/etc/config/unlite has no option ubus"
         (self.path / "etc/config/unlite").write_text(text + extra)
 
+    def set_options(self, **options):
+        """Set options of ``config unlite 'main'`` in ROOT/etc/config/unlite (before the
+        sandbox starts: the host's edits of a running overlay may stay unseen inside; change
+        it from inside, with ``uci``, once it runs). An option the file lacks is added."""
+        conf = self.path / "etc/config/unlite"
+        lines = conf.read_text().splitlines()
+        start = lines.index("config unlite 'main'")
+        end = next((i for i in range(start + 1, len(lines))
+                    if not lines[i].startswith(("\t", " "))), len(lines))
+        for key, value in options.items():
+            line = f"\toption {key} '{value}'"
+            at = next((i for i in range(start + 1, end)
+                       if lines[i].split()[:2] == ["option", key]), None)
+            if at is None:
+                lines.insert(end, line)
+                end += 1
+            else:
+                lines[at] = line
+        conf.write_text("\n".join(lines) + "\n")
+
     def set_rpcd_timeout(self, seconds):
         conf = self.path / "etc/config/rpcd"
         text = conf.read_text() if conf.exists() else \
             "config rpcd\n\toption socket /var/run/ubus/ubus.sock\n\toption timeout 30\n"
         conf.write_text(text.replace("option timeout 30", f"option timeout {seconds}"))
+
+    # luci-app-unlite's files, as openwrt/luci-app-unlite/Makefile installs them
+    LUCI_APP_FILES = ("www/luci-static/resources/unlite/graph.js",
+                      "www/luci-static/resources/view/unlite/graphs.js",
+                      "usr/share/luci/menu.d/luci-app-unlite.json",
+                      "usr/share/rpcd/acl.d/luci-app-unlite.json")
+
+    def add_luci_app(self):
+        """Lay out the ``luci-app-unlite`` package (its view, the drawing core, menu entry and
+        ACL) over a Root made with ``luci=``. Copies, not links: uhttpd serves only files
+        whose real path is under its docroot (ROOT/www)."""
+        for rel in self.LUCI_APP_FILES:
+            dst = self.path / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / "files" / rel, dst)      # follows graph.js' link
+            os.chmod(dst, 0o644)
+        return self
 
     def add_login(self, user, password, read=(), write=()):
         """An rpcd login (``config login``) with a SHA-512 crypt hash and its ACL groups."""
@@ -142,14 +183,50 @@ class Sandbox:
         args = ["start", str(self.root.path)]
         if self.port:
             args.append(f"127.0.0.1:{self.port}")
-        if self.procd:
-            args.append("--procd" if self.procd is True else f"--procd={self.procd}")
-        p = self._sh(*args, check=False)
+        pin = None
+        if self.procd is True:
+            args.append("--procd")
+        elif self.procd:
+            pin, name = self._pin_netns(self.procd)
+            args.append(f"--procd={name}")
+        try:
+            p = self._sh(*args, check=False)
+        finally:
+            if pin is not None:             # procd is in the namespace now (or failed)
+                pin.kill()
+                pin.wait()
         if p.returncode != 0:
             self._sh("stop", str(self.root.path), check=False)
             raise AssertionError(f"sandbox did not start:\n{p.stdout}\n{p.stderr}")
         self.started = True
         return self
+
+    @staticmethod
+    def _pin_netns(netns):
+        """sandbox.sh ``--procd=NETNS`` enters /run/netns/NETNS from inside its mount
+        namespace, whose /run/netns is a bind of the host's without the namespaces mounted
+        on it before the sandbox started (a plain bind is not recursive): a namespace that
+        exists already is an empty file there, and nsenter fails with "Invalid argument".
+        So name it through a process kept in it for the time of ``start``: the sandbox sees
+        the host's /proc, and "../../proc/PID/ns/net" relative to /run/netns is its
+        namespace (sandbox.sh also leaves ``lo`` alone for a named namespace, as it should).
+        Returns (the process, the name to pass)."""
+        if not os.path.exists(f"/run/netns/{netns}"):
+            raise AssertionError(f"no network namespace /run/netns/{netns} for procd")
+        pin = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", "--", "sleep",
+                                "infinity"])
+        mine = os.stat(f"/run/netns/{netns}").st_ino
+        deadline = time.monotonic() + 5
+        while True:                         # until nsenter has entered it and exec'd sleep
+            try:
+                if os.stat(f"/proc/{pin.pid}/ns/net").st_ino == mine:
+                    return pin, f"../../proc/{pin.pid}/ns/net"
+            except OSError:
+                pass
+            if pin.poll() is not None or time.monotonic() > deadline:
+                pin.kill()
+                raise AssertionError(f"cannot keep a process in network namespace {netns}")
+            time.sleep(0.01)
 
     def stop(self):
         for proc in self._bg:
@@ -183,6 +260,30 @@ class Sandbox:
             raise AssertionError(f"ubus call {obj} {method} failed ({p.returncode}): "
                                  f"{p.stderr.strip() or p.stdout.strip()}")
         return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def instances(self, service):
+        """procd's instances of ``service`` ({name: {"running", "pid", "command", ...}}, pids
+        of procd's PID namespace, which ``exec`` enters); {} when procd has no such service."""
+        p = self.exec("ubus", "call", "service", "list", json.dumps({"name": service}))
+        if p.returncode != 0:
+            raise AssertionError(f"ubus call service list: {p.stderr.strip()}")
+        return (json.loads(p.stdout or "{}").get(service) or {}).get("instances", {})
+
+    def logread(self):
+        """The system log (busybox syslogd in procd's namespaces: procd's instances' stdout
+        and stderr, and what they send to /dev/log) as dicts: facility, level (busybox's
+        names: err, warn, info, debug...), ident, pid (int or None), message."""
+        p = self.exec("logread")
+        if p.returncode != 0:
+            raise AssertionError(f"logread failed (sandbox started with procd?): {p.stderr}")
+        out = []
+        for line in p.stdout.splitlines():
+            m = re.match(r"^\w{3} [ \d]\d [\d:]{8} \S+ (\w+)\.(\w+) ([^\s:\[]+)(?:\[(\d+)\])?: "
+                         r"?(.*)$", line)
+            if m:
+                out.append({"facility": m[1], "level": m[2], "ident": m[3],
+                            "pid": int(m[4]) if m[4] else None, "message": m[5]})
+        return out
 
     def listen(self, *events):
         """Start ``ubus listen EVENT...`` inside; ``.lines()`` reads what it printed."""

@@ -41,16 +41,20 @@ def lean_imports():
 def cmd_serve(a):
     tune_malloc()                          # done already when run as python -m unlite
     lean_imports()
+    uci_warnings = []
     if a.uci:                                   # settings from UCI; flags given win
         try:
-            for warning in uci.apply_serve_args(a):
-                print(f"unlite: warning: {warning}", file=sys.stderr)
+            uci_warnings = uci.apply_serve_args(a)
         except uci.UciError as e:
             print(f"unlite: {e}", file=sys.stderr)
             return 2
     from .api import make_server_for, make_unix_server_for
     from .node import Node
     setup_logging(a.verbose, a.syslog)
+    # only now: the file may say where logs go (verbose), and under procd a line on stderr
+    # is logged as daemon.err whatever it says, while a warning belongs in daemon.warn
+    for warning in uci_warnings:
+        logging.getLogger("unlite").warning("%s", warning)
     host, _, port = a.listen.rpartition(":")
     from .network import SteeringError
     from .sh import CommandError
@@ -131,27 +135,75 @@ def start_ubus(node, mode, path):
 
 
 class _Syslog(logging.Handler):
-    """One datagram per record to the system log (OpenWrt's logd, busybox syslogd) with the
-    record's own level: procd would log every stderr line as daemon.err."""
+    """One datagram per line of a record to the system log (OpenWrt's logd, busybox syslogd)
+    with the record's own level: procd would log every stderr line as daemon.err.
+
+    Shaped for small system logs: busybox syslogd keeps the first 1023 bytes of a datagram
+    (its 1 KiB read buffer; measured) and shows its lines as one, so a long traceback lost
+    its last line, the exception. Each line is therefore a datagram of its own, cut into
+    pieces of ``MAX_DATAGRAM`` bytes at most, every piece with the level, the ident and
+    the logger's name. A system log that restarted (a new socket at the same path) is
+    reconnected to once per record instead of losing every later line."""
     LEVELS = ((logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))   # err warn info
+    FACILITY = 3                                # daemon
+    MAX_DATAGRAM = 1000
 
     def __init__(self, path="/dev/log"):
         super().__init__()
-        import socket
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.connect(path)                 # OSError: no system log here
+        self.path = path
+        self.sock = self._connect()             # OSError: no system log here
         self.ident = f"unlite[{os.getpid()}]: "
 
-    def emit(self, record):
-        sev = next((s for lvl, s in self.LEVELS if record.levelno >= lvl), 7)   # debug
+    def _connect(self):
+        import socket
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            msg = f"<{3 * 8 + sev}>{self.ident}{record.name} {self.format(record)}"
-            self.sock.send(msg.encode(errors="replace")[:4096])
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def datagrams(self, record):
+        """The datagrams of one record: ``<PRI>unlite[PID]: LOGGER LINE`` each."""
+        sev = next((s for lvl, s in self.LEVELS if record.levelno >= lvl), 7)   # debug
+        head = f"<{self.FACILITY * 8 + sev}>{self.ident}{record.name} ".encode()
+        room = max(16, self.MAX_DATAGRAM - len(head))
+        out = []
+        for line in self.format(record).splitlines():
+            data = line.rstrip().encode(errors="replace")
+            while data:
+                piece = data[:room].decode(errors="ignore").encode()   # whole characters
+                if not piece:                   # room smaller than one character: never
+                    piece = data[:room]
+                out.append(head + piece)
+                data = data[len(piece):]
+        return out
+
+    def _send(self, data):
+        try:
+            self.sock.send(data)
+        except OSError:                         # the log daemon restarted: its new socket
+            self.sock.close()
+            self.sock = self._connect()
+            self.sock.send(data)
+
+    def emit(self, record):
+        try:
+            for data in self.datagrams(record):
+                self._send(data)
         except OSError:
             self.handleError(record)
 
+    def close(self):
+        self.sock.close()
+        super().close()
+
 
 def setup_logging(verbose, syslog=False):
+    """Logging of ``unlite serve``: to the system log with each record's level (``--syslog``,
+    as the procd init script runs it), else to stderr with a timestamp. Without a system
+    log at /dev/log it says so on stderr and logs there."""
     level = logging.DEBUG if verbose else logging.INFO
     if syslog:
         try:
@@ -221,7 +273,7 @@ def cmd_nnf(a):
     from .compute.package import PackageError, pack
     if a.action == "pack":
         try:
-            digest = pack(a.dir, a.output)
+            digest = pack(a.dir, a.output, a.template)
         except PackageError as e:
             print(f"unlite: {e}", file=sys.stderr)
             return 1
@@ -272,6 +324,8 @@ def parser():
     n.add_argument("action", choices=["pack", "list"])
     n.add_argument("dir", nargs="?", help="NNF source folder (pack)")
     n.add_argument("-o", "--output", help="output .tgz (pack)")
+    n.add_argument("--template", metavar="FILE", help="the template.json to pack, when DIR "
+                   "holds only scripts (e.g. a UN native NF folder, kept unchanged)")
     n.set_defaults(func=cmd_nnf)
     return p
 
