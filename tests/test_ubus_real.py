@@ -19,32 +19,65 @@ from conftest import CATALOG, bridge_graph
 MODES = ("daemon", "rpcd")
 
 
-class Box:
-    """A sandboxed OpenWrt userland and an unlite daemon in the gateway namespace."""
+class Userland:
+    """OpenWrt's ubusd, rpcd and uhttpd in a sandbox, set up for one mode of the object, with
+    two rpcd logins: viewer (read) and operator (read and write)."""
 
-    def __init__(self, gateway, tmp_path, mode, nnf_dir=None, rpcd_timeout=None):
+    def __init__(self, path, mode, rpcd_timeout=None):
         owrt.require()
-        self.mode, self.gw = mode, gateway
-        self.root = owrt.Root(tmp_path / "root", ubus=mode)
+        self.root = owrt.Root(path, ubus=mode)
         if rpcd_timeout:
             self.root.set_rpcd_timeout(rpcd_timeout)
         self.root.add_login("viewer", "viewer-pw", read=["unlite"])
         self.root.add_login("operator", "operator-pw", read=["unlite"], write=["unlite"])
-        self.sb = owrt.Sandbox(self.root, http=True)
+        self.sb = owrt.Sandbox(self.root, http=True).start()
+
+
+@pytest.fixture(scope="module")
+def userlands(tmp_path_factory):
+    """One sandbox per mode for the whole module (a sandbox's stop takes seconds); each test
+    has a daemon of its own."""
+    made = {}
+
+    def get(mode):
+        if mode not in made:
+            made[mode] = Userland(tmp_path_factory.mktemp(f"owrt-{mode}") / "root", mode)
+        return made[mode]
+    yield get
+    for u in made.values():
+        u.sb.stop()
+
+
+class Box:
+    """An unlite daemon in the gateway namespace, connected to a sandboxed OpenWrt userland
+    (``userland``: shared; else one of its own, stopped with the box)."""
+
+    def __init__(self, gateway, tmp_path, mode, nnf_dir=None, rpcd_timeout=None,
+                 userland=None):
+        owrt.require()
+        self.mode, self.gw = mode, gateway
+        self.own = userland is None
+        u = userland or Userland(tmp_path / "root", mode, rpcd_timeout)
+        self.root, self.sb = u.root, u.sb
         self.daemon = netlab.Daemon(gateway.ns, tmp_path / "d", nnf_dir or CATALOG, extra=(
             "--socket", str(self.root.socket), "--ubus", mode,
             "--ubus-socket", str(self.root.ubus_socket)))
 
     def start(self):
-        self.sb.start()
-        self.daemon.start()
+        try:
+            self.daemon.start()
+        except BaseException:
+            if self.own:
+                self.sb.stop()
+            raise
         return self
 
     def stop(self):
         try:
             self.daemon.stop()
         finally:
-            self.sb.stop()
+            if self.own:
+                self.sb.stop()
         assert self.daemon.proc.returncode == 0, self.daemon.log()
 
     def call(self, method, args=None, **kw):
@@ -63,8 +96,8 @@ class Box:
 
 
 @pytest.fixture(params=MODES)
-def box(request, gateway, tmp_path):
-    b = Box(gateway, tmp_path, request.param).start()
+def box(request, gateway, tmp_path, userlands):
+    b = Box(gateway, tmp_path, request.param, userland=userlands(request.param)).start()
     yield b
     b.stop()
 
@@ -210,8 +243,10 @@ def _slow_repo(nnf_repo, seconds, fail=False):
 
 @NFT
 @pytest.mark.parametrize("mode", MODES)
-def test_a_slow_deploy_is_answered_pending_and_reads_go_on(gateway, tmp_path, nnf_repo, mode):
-    box = Box(gateway, tmp_path, mode, _slow_repo(nnf_repo, 8)).start()
+def test_a_slow_deploy_is_answered_pending_and_reads_go_on(gateway, tmp_path, nnf_repo, mode,
+                                                           userlands):
+    box = Box(gateway, tmp_path, mode, _slow_repo(nnf_repo, 8),
+              userland=userlands(mode)).start()
     try:
         t0 = time.monotonic()
         ans = box.call("put", {"id": "s", "graph": bridge_graph("s", nf="slow")})
@@ -234,8 +269,9 @@ def test_a_slow_deploy_is_answered_pending_and_reads_go_on(gateway, tmp_path, nn
 
 
 @NFT
-def test_a_slow_failure_is_told_after_the_answer(gateway, tmp_path, nnf_repo):
-    box = Box(gateway, tmp_path, "daemon", _slow_repo(nnf_repo, 6, fail=True)).start()
+def test_a_slow_failure_is_told_after_the_answer(gateway, tmp_path, nnf_repo, userlands):
+    box = Box(gateway, tmp_path, "daemon", _slow_repo(nnf_repo, 6, fail=True),
+              userland=userlands("daemon")).start()
     try:
         events = box.sb.listen("unlite.graph")
         assert box.call("put", {"id": "f", "graph": bridge_graph("f", nf="slow")})["pending"]
@@ -303,8 +339,8 @@ def test_uhttpd_sessions_and_acls(box):
 
 @NFT
 @pytest.mark.parametrize("mode", MODES)
-def test_daemon_down_and_a_second_daemon(gateway, tmp_path, mode):
-    box = Box(gateway, tmp_path, mode).start()
+def test_daemon_down_and_a_second_daemon(gateway, tmp_path, mode, userlands):
+    box = Box(gateway, tmp_path, mode, userland=userlands(mode)).start()
     try:
         other_node = gateway.lab.ns("gw2")
         second = netlab.Daemon(other_node, tmp_path / "d2", CATALOG, extra=(
@@ -361,10 +397,10 @@ def test_python_ubus_bindings_refuse_what_uhttpd_forwards(tmp_path):
 
 
 @NFT
-def test_the_list_says_why_a_graph_failed(gateway, tmp_path):
+def test_the_list_says_why_a_graph_failed(gateway, tmp_path, userlands):
     """A stored graph that cannot come back at start (its interface is gone) is listed as
     failed with the reason in faults, not `"faults": []`."""
-    box = Box(gateway, tmp_path, "daemon").start()
+    box = Box(gateway, tmp_path, "daemon", userland=userlands("daemon")).start()
     try:
         assert box.call("put", {"id": "w", "graph": bridge_graph("w", ("eth2", "eth3"))}) == \
             {"id": "w", "created": True}

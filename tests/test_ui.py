@@ -396,6 +396,8 @@ function load(text, deps) {
   return new C();
 }
 window.L = {
+  env: { sessionid: '0123456789abcdef0123456789abcdef' },
+  hasViewPermission: function() { return window.writable !== false; },
   bind: function(fn, self) { var a = [].slice.call(arguments, 2);
     return function() { return fn.apply(self, a.concat([].slice.call(arguments))); }; },
   isObject: function(o) { return o != null && typeof o == 'object'; },

@@ -1,6 +1,6 @@
 """``make feed``: unlite's OpenWrt packages and a signed opkg feed, without an OpenWrt SDK.
 
-    python3 tools/feed.py [-o build/feed] [--key SECRET_KEY] [--unsigned]
+    python3 tools/feed.py [-o build/feed] [--key SECRET_KEY] [--unsigned] [--release N]
 
 Packages (the SDK Makefiles in ``openwrt/`` build the same ones):
 - ``unlite``               daemon + CLI (``/usr/lib/unlite``, ``/usr/bin/unlite``), procd init
@@ -24,6 +24,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,9 @@ UNLITE_POSTINST = """#!/bin/sh
 [ -n "${IPKG_INSTROOT}" ] && exit 0
 # compile once now, not on every start (the package ships sources: any python3 3.x)
 python3 -m compileall -q /usr/lib/unlite/unlite >/dev/null 2>&1
-# rpcd learns the ubus object "unlite" and its ACL
+# rpcd rereads its ACLs (unlite.json) and asks its exec plugins for their methods: ours,
+# /usr/libexec/rpcd/unlite, declines (prints {}) in the default mode, option ubus 'daemon',
+# where the daemon registers ubus object "unlite" itself; in mode 'rpcd' it is the object
 [ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
 exit 0
 """
@@ -95,10 +98,18 @@ rm -rf "${IPKG_INSTROOT}"/usr/lib/unlite/unlite/__pycache__ \
 	"${IPKG_INSTROOT}"/usr/lib/unlite/unlite/*/__pycache__
 exit 0
 """
+# After the files are gone ($1: "remove"; "upgrade VERSION" when opkg replaces the package: the
+# new one's postinst reloads rpcd then). @RMDIRS@: the package's own folders (postrm_rmdirs).
 UNLITE_POSTRM = """#!/bin/sh
-# ubus object "unlite" goes away with its plugin
+@RMDIRS@
 [ -n "${IPKG_INSTROOT}" ] && exit 0
+[ "$1" = "upgrade" ] && exit 0
+# rpcd forgets the plugin (ubus object "unlite" in mode 'rpcd') and its ACL
 [ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
+exit 0
+"""
+LUCI_POSTRM = """#!/bin/sh
+@RMDIRS@
 exit 0
 """
 LUCI_POSTINST = """#!/bin/sh
@@ -115,11 +126,32 @@ class FeedError(Exception):
     pass
 
 
-def version():
+def postrm_rmdirs(files, dirs, under):
+    """Shell lines that remove a package's own folders once empty, deepest first. opkg's
+    ``PKG.list`` holds files only, so ``opkg remove`` leaves every folder behind; ``under``:
+    the folders that are the package's alone (all below them too), never shared ones like
+    /usr/share/rpcd. ``rmdir`` leaves a folder that still holds something (a user's NNF)."""
+    own = set()
+    for path in list(files) + list(dirs):
+        parts = path.split("/")
+        for i in range(2, len(parts) + (1 if path in dirs else 0)):
+            d = "/".join(parts[:i])
+            if any(d == u or d.startswith(u + "/") for u in under):
+                own.add(d)
+    order = sorted(own, key=lambda d: (-d.count("/"), d))
+    return "\n".join(f'rmdir "${{IPKG_INSTROOT}}{d}" 2>/dev/null' for d in order)
+
+
+def version(release=RELEASE):
+    """The packages' version: unlite's ``__version__``, ``-``, the package release (OpenWrt's
+    PKG_RELEASE). A new release of the same code (packaging fixes) is what makes ``opkg
+    upgrade`` take the new ipks: opkg compares versions, never contents."""
+    if not re.fullmatch(r"[0-9]+", str(release)):
+        raise FeedError(f"release {release!r}: a number (OpenWrt's PKG_RELEASE), e.g. 2")
     text = (ROOT / "unlite" / "__init__.py").read_text()
     for line in text.splitlines():
         if line.startswith("__version__"):
-            return line.split("=", 1)[1].strip().strip("\"'") + "-" + RELEASE
+            return line.split("=", 1)[1].strip().strip("\"'") + "-" + str(release)
     raise FeedError("no __version__ in unlite/__init__.py")
 
 
@@ -161,6 +193,10 @@ def unlite_package(ver):
     for p in sorted((src / "ui").iterdir()):            # the dashboard the daemon serves at /ui
         if p.suffix in (".html", ".js", ".css"):
             files["/usr/lib/unlite/unlite/ui/" + p.name] = (p.read_bytes(), 0o644)
+    dirs = ["/usr/share/unlite/nnf"]
+    postrm = UNLITE_POSTRM.replace("@RMDIRS@", "# opkg leaves folders: ours go once empty\n"
+                                   + postrm_rmdirs(files, dirs, ["/usr/lib/unlite",
+                                                                 "/usr/share/unlite"]))
     return ipk.Package(
         name="unlite", version=ver, section="net", depends=list(UNLITE_DEPENDS),
         source="feeds/unlite/unlite", url=URL,
@@ -169,9 +205,9 @@ def unlite_package(ver):
                     "functions: shell-script packages run in network namespaces, wired with\n"
                     "veth ports and steered by nftables netdev rules. REST API, CLI, procd\n"
                     "service, UCI config and the ubus object 'unlite' (rpcd plugin).",
-        files=files, dirs=["/usr/share/unlite/nnf"], conffiles=["/etc/config/unlite"],
+        files=files, dirs=dirs, conffiles=["/etc/config/unlite"],
         scripts={"postinst": POSTINST, "prerm": PRERM, "postinst-pkg": UNLITE_POSTINST,
-                 "prerm-pkg": UNLITE_PRERM, "postrm": UNLITE_POSTRM})
+                 "prerm-pkg": UNLITE_PRERM, "postrm": postrm})
 
 
 def luci_package(ver):
@@ -187,7 +223,10 @@ def luci_package(ver):
                     "capabilities, deploys a pasted graph and deletes graphs, through the\n"
                     "ubus object 'unlite'.",
         files={p: _file(p, 0o644) for p in paths},
-        scripts={"postinst": POSTINST, "prerm": PRERM, "postinst-pkg": LUCI_POSTINST})
+        scripts={"postinst": POSTINST, "prerm": PRERM, "postinst-pkg": LUCI_POSTINST,
+                 "postrm": LUCI_POSTRM.replace("@RMDIRS@", postrm_rmdirs(
+                     paths, [], ["/www/luci-static/resources/unlite",
+                                 "/www/luci-static/resources/view/unlite"]))})
 
 
 def nnf_depends(template_path):
@@ -245,8 +284,8 @@ def nnf_package(src_dir, ver, epoch, work):
         files=files, scripts={"postinst": POSTINST, "prerm": PRERM})
 
 
-def packages(epoch, work):
-    ver = version()
+def packages(epoch, work, release=RELEASE):
+    ver = version(release)
     pkgs = [unlite_package(ver), luci_package(ver)]
     for tpl in sorted((ROOT / "nnf").glob("*/template.json")):
         pkgs.append(nnf_package(tpl.parent, ver, epoch, work))
@@ -326,7 +365,7 @@ def index(entries):
     return "".join(out)
 
 
-def build_feed(out_dir, key=None, unsigned=False, epoch=None):
+def build_feed(out_dir, key=None, unsigned=False, epoch=None, release=RELEASE):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in list(out.glob("*.ipk")) + [out / n for n in ("Packages", "Packages.gz",
@@ -336,7 +375,7 @@ def build_feed(out_dir, key=None, unsigned=False, epoch=None):
     epoch = source_date_epoch() if epoch is None else epoch
     entries = []
     with tempfile.TemporaryDirectory(prefix="unlite-feed-") as work:
-        for pkg in packages(epoch, work):
+        for pkg in packages(epoch, work, release):
             blob, control = ipk.build(pkg, epoch)
             (out / pkg.filename).write_bytes(blob)
             entries.append((pkg.filename, blob, control))
@@ -359,9 +398,12 @@ def main():
     p.add_argument("--key", help="usign/signify secret key (default: a throw-away key in "
                                  "build/feed-key/)")
     p.add_argument("--unsigned", action="store_true", help="no Packages.sig")
+    p.add_argument("--release", default=RELEASE,
+                   help=f"package release, the version's '-N' (default {RELEASE}): raise it "
+                        f"to publish new ipks of the same unlite version (opkg upgrade)")
     a = p.parse_args()
     try:
-        r = build_feed(a.out, a.key, a.unsigned)
+        r = build_feed(a.out, a.key, a.unsigned, release=a.release)
     except (FeedError, ipk.IpkError) as e:
         sys.exit(f"feed: {e}")
     for name in r["packages"]:

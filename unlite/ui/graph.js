@@ -315,9 +315,11 @@ function paintNode(g, v) {
 	g.querySelector('.ulg-box').setAttribute('stroke', c[0]);
 	g.querySelector('.ulg-box').setAttribute('fill', c[1]);
 	g.querySelectorAll('.ulg-band').forEach(function(b) { b.setAttribute('fill', c[0]); });
-	g.querySelector('.ulg-state').textContent = v ? String(v.state || c[2]) : c[2];
+	/* the legend's word (running, not the daemon's "Active"); a state it lacks as it is */
+	var word = s == 'unknown' && v && v.state ? String(v.state).toLowerCase() : c[2];
+	g.querySelector('.ulg-state').textContent = word;
 	g.querySelector('.ulg-fault').textContent = v && v.fault ? truncate(v.fault, 22) : '';
-	var t = 'NF ' + g.getAttribute('data-nf') + ': ' + (v ? v.state : 'no status');
+	var t = 'NF ' + g.getAttribute('data-nf') + ': ' + (v ? word + ' (' + v.state + ')' : 'no status');
 	if (v && v.implementation)
 		t += '\nimplementation ' + v.implementation;
 	if (v && v.netns)
