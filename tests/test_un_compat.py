@@ -37,6 +37,17 @@ def test_empty_strings_are_absent_as_the_un_reads_them():
     assert e.value.path == "$.forwarding-graph.VNFs[0].name"
 
 
+def test_an_untrusted_port_is_said_not_silently_ignored():
+    g = bridge_graph("t")
+    g["forwarding-graph"]["VNFs"][0]["ports"][0]["trusted"] = "false"
+    g["forwarding-graph"]["VNFs"][0]["ports"][1]["trusted"] = True
+    w = parse_graph(g, "t").warnings
+    assert [x for x in w if "untrusted" in x] == [
+        "port 'inout:0' at $.forwarding-graph.VNFs[0].ports[0] is untrusted: this node does "
+        "not rewrite the source MAC of its traffic as the Universal Node does; treat it as "
+        "trusted"]
+
+
 def test_gre_secure_is_the_uns_key_and_safe_is_read_as_it():
     def ep(params):
         return parse_graph({"forwarding-graph": {"id": "x", "end-points": [

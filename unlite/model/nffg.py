@@ -424,10 +424,13 @@ def _port(w: list, value, path: str, seen: dict) -> Port:
     ip, ipath = o.get("unify-ip")
     trusted, tpath = o.get("trusted")
     o.done()
+    trusted = None if trusted is None else _bool(trusted, tpath)
+    if trusted is False:                # said, not silently dropped (issue 18, item 2)
+        w.append(f"port {_show(pid)} at {path} is untrusted: this node does not rewrite the "
+                 "source MAC of its traffic as the Universal Node does; treat it as trusted")
     return Port(pid, None if name is None else _text(name, npath),
                 None if mac is None else _mac(mac, mpath, unicast=True),
-                None if ip is None else _ip_iface(ip, ipath),
-                None if trusted is None else _bool(trusted, tpath), path)
+                None if ip is None else _ip_iface(ip, ipath), trusted, path)
 
 
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
