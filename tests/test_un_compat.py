@@ -32,6 +32,8 @@ def test_empty_strings_are_absent_as_the_un_reads_them():
     v = graph.vnfs[0]
     assert graph.id == "er" and v.template is None
     assert (v.ports[0].mac, v.ports[0].ip) == (None, None)
+    with pytest.raises(ModelError, match="list"):  # a list's "" is a type error
+        parse_graph({"forwarding-graph": {"id": "x", "VNFs": ""}})
     with pytest.raises(ModelError) as e:       # a required field stays required
         parse_graph(dict(g, **{"forwarding-graph": dict(fg, VNFs=[dict(vnf, name="")])}), "er")
     assert e.value.path == "$.forwarding-graph.VNFs[0].name"

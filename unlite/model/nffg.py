@@ -192,6 +192,11 @@ def _unique(seen: dict, key, path: str, what: str) -> None:
     seen[key] = path
 
 
+# Optional fields that hold a list or an object: "" there is a type error, not an absence.
+_CONTAINERS = frozenset({"VNFs", "end-points", "big-switch", "flow-rules", "ports",
+                         "unify-env-variables", "unify-control"})
+
+
 class _Obj:
     """One JSON object being read. get() finds a known key exactly or, failing that, by a
     case-insensitive match (a warning names the slip); done() reports what was not read."""
@@ -228,7 +233,7 @@ class _Obj:
         key = self.key(name)
         path = _join(self.path, key or name)
         value = None if key is None else self.d[key]
-        if value == "" and not required:
+        if value == "" and not required and name not in _CONTAINERS:
             value = None
         if value is None and required:
             state = "is missing" if key is None else "must not be null"
