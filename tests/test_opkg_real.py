@@ -38,6 +38,7 @@ import pytest
 
 import netlab
 import owrt
+from owrt import until
 from conftest import ROOT, bridge_graph
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -56,16 +57,6 @@ echo "$*" >> /run/rpcd-init.calls
 """
 
 
-def until(what, check, timeout=20):
-    """Poll ``check()`` until it returns something true (returned), or fail saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 def output(p):

@@ -20,6 +20,7 @@ import pytest
 
 import netlab
 import owrt
+from owrt import until
 from conftest import CATALOG, bridge_graph
 
 NFT = pytest.mark.parametrize("backend", ["nft"])      # procd does not care which one runs
@@ -33,16 +34,6 @@ RESPAWN = {"threshold": 3600, "timeout": 5, "retry": 5}
 TERM_TIMEOUT = 30
 
 
-def until(what, check, timeout):
-    """Poll ``check()`` until it returns something true (returned), or fail saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 class Router:

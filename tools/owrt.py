@@ -64,6 +64,18 @@ def require(*needs):
     pytest.skip(why)
 
 
+def until(what, check, timeout=20):
+    """Poll ``check()`` until it returns something true (returned), or fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
