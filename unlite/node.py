@@ -155,10 +155,18 @@ class Node:
         d = self.graphs.get(gid)
         if d:
             return d.graph.doc
-        doc = self.store.desired.get(gid) if gid in self.failed else None
+        doc = self._stored(gid) if gid in self.failed else None
         if doc is None:
             raise NodeError(f"no graph '{gid}'", status=404)
         return doc
+
+    def _stored(self, gid):
+        """The stored graph of a failed one; None if its file is gone or unreadable now."""
+        try:
+            return self.store.desired.get(gid)
+        except CorruptFile as e:
+            log.error("%s", e)
+            return None
 
     def status(self, gid, tenant=None):
         self._must_see(gid, tenant)
@@ -197,7 +205,7 @@ class Node:
             fg, status = d.graph.doc.get("forwarding-graph") or {}, d.state
             faults = [{"vnf": i.nf, "fault": i.fault} for i in d.instances.values() if i.fault]
         elif gid in self.failed:
-            fg = (self.store.desired.get(gid) or {}).get("forwarding-graph") or {}
+            fg = (self._stored(gid) or {}).get("forwarding-graph") or {}
             status, err = "failed", self.failed[gid].get("error")
             faults = [{"vnf": None, "fault": err}]
         elif c and c.pending:
