@@ -16,7 +16,8 @@ user logs in through LuCI's form and opens Services → Network functions; then:
 - Chromium's console has no error from the page (LuCI's login page answers 403: expected).
 
 Every test leaves no graph and no kernel object behind. A screenshot of the page with the
-demo graph goes to docs/luci-real.png (24.10).
+demo graph goes to results/ui/luci-real.png (24.10; git-ignored: docs/luci-real.png is a
+copy of one).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from test_ui import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, _no_browser, css, wa
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "tools/demo-graph.json"
-SCREENSHOT = ROOT / "docs/luci-real.png"
+SCREENSHOT = ROOT / "results" / "ui" / "luci-real.png"     # never into the source tree
 LINES = ("24.10", "master")
 ROOT_LOGIN = ("root", "luci-sandbox")                   # luci.sh's login
 VIEWER = ("viewer", "viewer-pw")
@@ -295,6 +296,7 @@ def test_deploy_draw_mark_and_delete(router, browser):
     if router.line == LINES[0]:
         b.execute_script("window.scrollTo(0, 0)")       # the whole page, in one picture
         b.set_window_size(1400, b.execute_script("return document.body.scrollHeight") + 140)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         b.save_screenshot(str(SCREENSHOT))
         b.set_window_size(1400, 1000)
 
