@@ -53,9 +53,16 @@ bench: deps install         ## start overhead, chain deploy, daemon RSS; backend
 clean:
 	rm -rf build $(VENV) .pytest_cache
 
-.PHONY: feed
-feed:                       ## OpenWrt ipks + signed opkg feed in build/feed (FEED_KEY=usign secret key)
+.PHONY: feed feed-opkg feed-apk
+feed: feed-opkg feed-apk    ## both OpenWrt repositories: build/feed (opkg, 24.10) and build/feed-apk (apk, 25.12+)
+
+feed-opkg:                  ## OpenWrt ipks + signed opkg feed in build/feed (FEED_KEY=usign secret key)
 	$(PY) tools/feed.py -o build/feed $(if $(FEED_KEY),--key $(FEED_KEY))
+
+# apk-tools v3 from make openwrt-userland (or APK=/path/to/apk)
+feed-apk:                   ## apk v3 packages + signed packages.adb in build/feed-apk (APK_KEY=ECDSA P-256 PEM)
+	OPENWRT_USERLAND=$(OPENWRT_USERLAND) $(PY) tools/apk.py -o build/feed-apk \
+		$(if $(APK_KEY),--key $(APK_KEY)) $(if $(APK),--apk $(APK))
 
 .PHONY: bench-paper
 bench-paper: deps install   ## the paper's Table IV on Fig. 4's testbed: IPsec client, firewall, NAT → results/paper/

@@ -233,18 +233,31 @@ class Bench:
 
 def feed_rows():
     """OpenWrt footprint rows: each ipk's size and the unlite package's Installed-Size (the
-    uncompressed data tar, as opkg reports it), from a feed built like ``make feed``."""
+    uncompressed data tar, as opkg reports it), from a feed built like ``make feed``; beside
+    each ipk the apk of the same package (``make feed-apk``, OpenWrt 25.12+), when apk-tools v3
+    is there to build it."""
+    import apk
     import feed
     import ipk
     rows = []
     with tempfile.TemporaryDirectory(prefix="unlite-bench-feed-") as d:
-        r = feed.build_feed(d, unsigned=True)
+        r = feed.build_feed(Path(d) / "ipk", unsigned=True)
+        try:
+            a = apk.build_repo(Path(d) / "apk", unsigned=True, epoch=r["epoch"])
+            apks = {n.rsplit("-", 2)[0]: a["dir"] / n for n in a["packages"]}   # NAME-V-rN
+        except apk.ApkError as e:
+            print(f"bench: no apk sizes: {e}", file=sys.stderr)
+            apks = {}
         for name in r["packages"]:
-            blob = (Path(d) / name).read_bytes()
+            blob = (r["dir"] / name).read_bytes()
             kb = len(blob) / 1024
-            rows.append((f"ipk {name}", kb, None, None, "KB",
-                         "≤ 100" if name.startswith("unlite_") else ""))
-            if name.startswith("unlite_"):
+            unlite = name.startswith("unlite_")
+            rows.append((f"ipk {name}", kb, None, None, "KB", "≤ 100" if unlite else ""))
+            pkg = name.split("_")[0]
+            if pkg in apks:
+                rows.append((f"apk {apks[pkg].name}", apks[pkg].stat().st_size / 1024, None,
+                             None, "KB", "≤ 100" if unlite else ""))
+            if unlite:
                 inst = int(ipk.read(blob).fields["Installed-Size"]) / 1024
                 rows.append(("unlite installed size (Installed-Size)", inst, None, None, "KB",
                              ""))
