@@ -22,8 +22,8 @@ Times are printed (``pytest -s``).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -38,6 +38,7 @@ import pytest
 
 import netlab
 import owrt
+from owrt import until
 from conftest import ROOT, bridge_graph
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -59,16 +60,6 @@ echo "$*" >> /run/rpcd-init.calls
 APK_DB = ("lib/apk/db", "etc/apk", "var/cache/apk", "var/log/apk.log")   # apk's, not packages'
 
 
-def until(what, check, timeout=20):
-    """Poll ``check()`` until it returns something true (returned), or fail saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 def output(p):
@@ -555,17 +546,9 @@ def test_live_add_starts_upgrade_restarts_del_stops(gateway, repos, tmp_path):
     box.sb.start()
     sb = box.sb
 
-    def running(other_than=None):
-        i = sb.instances("unlite").get("instance1") or {}
-        return i.get("running") and i.get("pid") != other_than and i["pid"]
-
-    def answers():
-        p = box.run("ubus", "-t", "2", "call", "unlite", "list")
-        return p.returncode == 0 and json.loads(p.stdout)
-
-    def graph_complete():
-        g = (answers() or {}).get("graphs") or [{}]
-        return g[0].get("status") == "complete"
+    running = functools.partial(owrt.service_pid, sb, "unlite")
+    answers = functools.partial(owrt.unlite_list, box.run)
+    graph_complete = functools.partial(owrt.first_graph_complete, box.run)
 
     try:
         p = box.run("apk", "add", "--initdb")

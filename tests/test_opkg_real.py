@@ -23,9 +23,9 @@ would land in the sandbox's /tmp overlay, a tmpfs). Times are printed (``pytest 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -471,17 +471,9 @@ def test_live_install_starts_upgrade_restarts_remove_stops(gateway, feeds, tmp_p
     box.start()
     sb = box.sb
 
-    def running(other_than=None):
-        i = sb.instances("unlite").get("instance1") or {}
-        return i.get("running") and i.get("pid") != other_than and i["pid"]
-
-    def answers():
-        p = box.run("ubus", "-t", "2", "call", "unlite", "list")
-        return p.returncode == 0 and json.loads(p.stdout)
-
-    def graph_complete():
-        g = (answers() or {}).get("graphs") or [{}]
-        return g[0].get("status") == "complete"
+    running = functools.partial(owrt.service_pid, sb, "unlite")
+    answers = functools.partial(owrt.unlite_list, box.run)
+    graph_complete = functools.partial(owrt.first_graph_complete, box.run)
 
     try:
         p = box.run("opkg", "update")

@@ -76,6 +76,25 @@ def until(what, check, timeout=20):
         time.sleep(0.05)
 
 
+def service_pid(sb, service, other_than=None):
+    """The pid of ``service``'s running procd instance (not ``other_than``), else a false
+    value: what tests wait for after a start, a respawn or a package upgrade."""
+    i = sb.instances(service).get("instance1") or {}
+    return i.get("running") and i.get("pid") != other_than and i["pid"]
+
+
+def unlite_list(run):
+    """``ubus call unlite list`` through ``run`` (a command runner inside the sandbox): the
+    answer, or False while the object does not answer."""
+    p = run("ubus", "-t", "2", "call", "unlite", "list")
+    return p.returncode == 0 and json.loads(p.stdout)
+
+
+def first_graph_complete(run):
+    g = (unlite_list(run) or {}).get("graphs") or [{}]
+    return g[0].get("status") == "complete"
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
