@@ -179,3 +179,13 @@ def test_a_stale_socket_file_is_replaced(backend, gateway, make_daemon, sockdir)
     assert call("list", sock=sock) == {"graphs": []}
     d.stop()
     assert not sock.exists(), "the daemon left its socket file behind"
+
+
+def test_the_light_copies_in_the_method_table_match_the_daemon():
+    """methods.py keeps its own id pattern and NF actions (the exec plugin must not import
+    the model or the node): they are the daemon's, not a drifting copy."""
+    from unlite.model.nffg import ID_RE
+    from unlite.node import Node
+    from unlite.ubus import methods
+    assert methods.ID_RE.pattern == f"^{ID_RE.pattern}$"
+    assert list(methods.NF_ACTIONS) == list(Node.NF_ACTIONS)
