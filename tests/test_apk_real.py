@@ -53,10 +53,6 @@ CONFIG = "etc/config/unlite"
 SHIPPED_CONFIG = (ROOT / "files/etc/config/unlite").read_bytes()
 NNFS = sorted(p.parent.name for p in (ROOT / "nnf").glob("*/template.json"))
 NAMES = sorted(["unlite", "luci-app-unlite"] + [f"unlite-nnf-{n}" for n in NNFS])
-RPCD_STAND_IN = """#!/bin/sh
-# stands in for OpenWrt's /etc/init.d/rpcd (tests/test_apk_real.py): records each call
-echo "$*" >> /run/rpcd-init.calls
-"""
 APK_DB = ("lib/apk/db", "etc/apk", "var/cache/apk", "var/log/apk.log")   # apk's, not packages'
 
 
@@ -490,32 +486,13 @@ def test_image_builder_root_enables_the_service_and_starts_nothing(repos, tmp_pa
 
 
 # -- 6. live: the scripts under the real procd -----------------------------------------------
-class Box:
+class Box(owrt.BareRoot):
     """apk, ubusd, rpcd and procd in the bundle's sandbox over a rootfs folder that holds
     nothing of unlite: the repository's packages bring it. apk works on the sandbox's own
     root: its database lands in the /usr overlay (Debian's /lib is /usr/lib) and /etc."""
 
-    def __init__(self, tmp_path, repos, procd):
-        self.path = tmp_path / "root"              # what owrt.Sandbox reads of its root
-        (self.path / "run").mkdir(parents=True)
-        self.sb = owrt.Sandbox(self, procd=procd)
-
-    def write(self, rel, text, mode=0o644):
-        assert not self.sb.started, "write files of the overlays before start"
-        p = self.path / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        p.chmod(mode)
-
-    def run(self, *cmd, timeout=120):
-        return self.sb.exec(*map(str, cmd), timeout=timeout)
-
-    def exists(self, path):
-        return self.run("sh", "-c", f'[ -e "{path}" ] || [ -L "{path}" ]').returncode == 0
-
-    def rpcd_calls(self):
-        f = self.path / "run/rpcd-init.calls"
-        return f.read_text().split("\n")[:-1] if f.exists() else []
+    def __init__(self, tmp_path, procd):
+        super().__init__(tmp_path / "root", procd)
 
 
 def repositories(*folders):
@@ -534,10 +511,10 @@ def test_live_add_starts_upgrade_restarts_del_stops(gateway, repos, tmp_path):
     del`` runs pre-deinstall (default_prerm: stop, disable) and post-deinstall, tears the
     graph down and leaves no file of the package."""
     owrt.require("bin/apk", "sbin/procd")
-    box = Box(tmp_path, repos, procd=gateway.ns)
+    box = Box(tmp_path, procd=gateway.ns)
     box.write("etc/apk/keys/" + apk.PUBLIC_KEY, repos.pub)
     box.write("etc/apk/repositories.d/customfeeds.list", repositories(repos.v1, repos.openwrt))
-    box.write("etc/init.d/rpcd", RPCD_STAND_IN, 0o755)
+    box.stand_in_rpcd()
     import bottle                   # where python3-bottle puts it for the python3 inside
     site = box.path / "usr/lib/python3/dist-packages"
     site.mkdir(parents=True)

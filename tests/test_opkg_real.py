@@ -51,10 +51,6 @@ NFT = pytest.mark.parametrize("backend", ["nft"])      # opkg does not care whic
 IMAGE = ["unlite", "luci-app-unlite", "unlite-nnf-bridge"]
 CONFIG = "/etc/config/unlite"
 SHIPPED_CONFIG = (ROOT / "files/etc/config/unlite").read_bytes()
-RPCD_STAND_IN = """#!/bin/sh
-# stands in for OpenWrt's /etc/init.d/rpcd (tests/test_opkg_real.py): records each call
-echo "$*" >> /run/rpcd-init.calls
-"""
 
 
 
@@ -161,23 +157,13 @@ def opkg_conf(*sources):
 
 
 # -- the sandbox and its roots ---------------------------------------------------------------
-class Box:
+class Box(owrt.BareRoot):
     """OpenWrt's opkg, opkg-key, usign, ubusd and rpcd (procd too if ``procd``) in the bundle's
     sandbox over a rootfs folder that holds nothing of unlite: the packages bring it."""
 
     def __init__(self, tmp_path, feeds, procd=None):
-        self.path = tmp_path / "root"              # what owrt.Sandbox reads of its root
-        (self.path / "run").mkdir(parents=True)
+        super().__init__(tmp_path / "root", procd)
         self.feeds = feeds
-        self.sb = owrt.Sandbox(self, procd=procd)
-
-    def write(self, rel, text, mode=0o644):
-        """A file of the root, before the sandbox starts."""
-        assert not self.sb.started, "write files of the overlays before start"
-        p = self.path / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        p.chmod(mode)
 
     def start(self):
         self.sb.start()
@@ -188,17 +174,6 @@ class Box:
 
     def stop(self):
         self.sb.stop()
-
-    def run(self, *cmd, timeout=120):
-        return self.sb.exec(*map(str, cmd), timeout=timeout)
-
-    def exists(self, path):
-        """Is there something at ``path`` inside (a file, folder or link)?"""
-        return self.run("sh", "-c", f'[ -e "{path}" ] || [ -L "{path}" ]').returncode == 0
-
-    def rpcd_calls(self):
-        f = self.path / "run/rpcd-init.calls"
-        return f.read_text().split("\n")[:-1] if f.exists() else []
 
 
 class OfflineRoot:
@@ -414,7 +389,7 @@ def test_image_builder_root_enables_the_service_and_starts_nothing(feeds, tmp_pa
     ``bash`` with IPKG_INSTROOT=ROOT. The init script is enabled in ROOT only; procd (running
     beside it) gets no service, rpcd no reload, python3 compiles nothing."""
     box = Box(tmp_path, feeds, procd=True)
-    box.write("etc/init.d/rpcd", RPCD_STAND_IN, 0o755)
+    box.stand_in_rpcd()
     box.start()
     try:
         img = offline(box)
@@ -462,7 +437,7 @@ def test_live_install_starts_upgrade_restarts_remove_stops(gateway, feeds, tmp_p
     box = Box(tmp_path, feeds, procd=gateway.ns)
     box.write("etc/opkg.conf", opkg_conf(("unlite", f.v1), ("openwrt", f.openwrt)))
     box.write("etc/opkg-v2.conf", opkg_conf(("unlite", f.v2), ("openwrt", f.openwrt)))
-    box.write("etc/init.d/rpcd", RPCD_STAND_IN, 0o755)
+    box.stand_in_rpcd()
     import bottle                   # where python3-bottle puts it for the python3 inside
     site = box.path / "usr/lib/python3/dist-packages"
     site.mkdir(parents=True)

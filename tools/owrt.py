@@ -12,6 +12,7 @@ host's /etc, /usr, /var never change).
                                 package installs them (code linked, not copied), its UCI file,
                                 its ACLs; optionally LuCI (24.10 or master) and
                                 ``add_luci_app()``: luci-app-unlite's files
+- ``BareRoot``                  a root with nothing of unlite (opkg and apk tests), its sandbox
 - ``Sandbox``                   ``start`` / ``stop`` / ``exec`` / ``ubus`` / ``call`` (ubus CLI),
                                 ``listen`` (``ubus listen`` in the background), ``jsonrpc`` and
                                 ``login`` (uhttpd's /ubus with rpcd sessions); with procd
@@ -193,6 +194,42 @@ class Root:
         lines += [f"\tlist read '{g}'\n" for g in read] + [f"\tlist write '{g}'\n" for g in write]
         with open(conf, "a") as f:
             f.write("".join(lines))
+
+
+class BareRoot:
+    """A rootfs folder that holds nothing of unlite (a package manager's tests: the packages
+    bring it), its Sandbox (``procd``: as Sandbox's), and what such tests do inside."""
+    RPCD_STAND_IN = ("#!/bin/sh\n# stands in for OpenWrt's /etc/init.d/rpcd (not in the bundle; "
+                     "the sandbox's rpcd runs outside procd): records each call\n"
+                     "echo \"$*\" >> /run/rpcd-init.calls\n")
+
+    def __init__(self, path, procd=None):
+        self.path = Path(path)                  # what Sandbox reads of its root
+        (self.path / "run").mkdir(parents=True)
+        self.sb = Sandbox(self, procd=procd)
+
+    def write(self, rel, text, mode=0o644):
+        """A file of the root, before the sandbox starts."""
+        assert not self.sb.started, "write files of the overlays before start"
+        p = self.path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        p.chmod(mode)
+
+    def stand_in_rpcd(self):
+        self.write("etc/init.d/rpcd", self.RPCD_STAND_IN, 0o755)
+
+    def rpcd_calls(self):
+        """The arguments of each call of the stand-in /etc/init.d/rpcd, in order."""
+        f = self.path / "run/rpcd-init.calls"
+        return f.read_text().split("\n")[:-1] if f.exists() else []
+
+    def run(self, *cmd, timeout=120):
+        return self.sb.exec(*map(str, cmd), timeout=timeout)
+
+    def exists(self, path):
+        """Is there something at ``path`` inside (a file, folder or link)?"""
+        return self.run("sh", "-c", f'[ -e "{path}" ] || [ -L "{path}" ]').returncode == 0
 
 
 class Sandbox:
