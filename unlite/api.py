@@ -137,9 +137,10 @@ def prefer_wait():
     return 0.0
 
 
-def change(node, gid, fn):
-    """Run change ``fn`` (which returns the answer); with ``Prefer: respond-async`` answer
-    202 once the wait is over and let it go on (its outcome: GET /NF-FG/status/<gid>)."""
+def change(node, gid, op, fn):
+    """Run change ``op`` (put, delete, nf) of ``gid``, ``fn`` (which returns the answer); with
+    ``Prefer: respond-async`` answer 202 once the wait is over and let it go on (its outcome:
+    GET /NF-FG/status/<gid>)."""
     wait = prefer_wait()
     if wait is None:
         return fn()
@@ -147,9 +148,8 @@ def change(node, gid, fn):
     if done:
         answer.set_header("Preference-Applied", "respond-async")
         return answer
-    c = node.changes.get(gid)
-    r = _json({"nffg-uuid": gid, "status": c.progress() if c else "changing",
-               "change": c.to_dict() if c else None}, 202)
+    status, record = node.changes.under_way(gid, op)
+    r = _json({"nffg-uuid": gid, "status": status, "change": record}, 202)
     r.set_header("Preference-Applied", "respond-async")
     r.set_header("Location", f"/NF-FG/status/{gid}")
     return r
@@ -225,7 +225,7 @@ def make_app(node):
         def put():           # 201 for an update too: the UN's client takes only 201 as done
             created = node.put(gid, body, who)
             return _json({"nffg-uuid": gid, "created": created}, 201)
-        return change(node, gid, put)
+        return change(node, gid, "put", put)
 
     @app.get("/graphs")
     def graph_summaries():
@@ -253,13 +253,13 @@ def make_app(node):
         def delete():
             node.delete(gid, who)
             return bottle.HTTPResponse(status=204)
-        return change(node, gid, delete)
+        return change(node, gid, "delete", delete)
 
     @app.post("/NF-FG/<gid>/VNFs/<nf>/<action>")
     def nf_action(gid, nf, action):
         """Table II on one NF: stop, start, pause, resume."""
         who = tenant()
-        return change(node, gid, lambda: _json(node.nf_action(gid, nf, action, who)))
+        return change(node, gid, "nf", lambda: _json(node.nf_action(gid, nf, action, who)))
 
     @app.get("/events")
     def events():

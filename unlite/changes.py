@@ -81,6 +81,15 @@ class Changes:
     def get(self, gid) -> Change | None:
         return self._by_gid.get(gid)
 
+    def under_way(self, gid, op):
+        """(status word, change record or None) for the answer to a call whose change ``op``
+        (put, delete, nf) of graph ``gid`` goes on after the call: its record if it is the
+        one running (an NF action has none)."""
+        c = self._by_gid.get(gid)
+        if c and c.pending and c.op == op:
+            return c.progress(), c.to_dict()
+        return "changing", None
+
     def pending_new(self):
         """Graphs whose first deploy is queued or running (not in the node's graphs yet)."""
         return [c for c in list(self._by_gid.values()) if c.pending and c.new]

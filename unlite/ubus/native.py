@@ -54,30 +54,30 @@ class InProcess:
     def capabilities(self):
         return self._do(self.node.capabilities)
 
-    def _change(self, gid, fn, wait):
+    def _change(self, gid, op, fn, wait):
         done, answer = self._do(self.node.runner.run, lambda: self._do(fn), wait)
         if done:
             return answer
-        c = self.node.changes.get(gid)
-        return methods.pending(gid, c.progress() if c and c.pending else None,
-                               c.to_dict() if c else None)
+        return methods.pending(gid, *self.node.changes.under_way(gid, op))
 
     def put(self, gid, graph, wait):
         body = graph.encode() if isinstance(graph, str) else json.dumps(graph).encode()
         if len(body) > MAX_BODY:
             raise methods.Failure(f"the graph is {len(body)} bytes, more than the daemon "
                                   f"takes ({MAX_BODY})", status=413, path="graph")
-        return self._change(gid, lambda: {"id": gid, "created": self.node.put(gid, body,
-                                                                             ADMIN)}, wait)
+        def put():
+            return {"id": gid, "created": self.node.put(gid, body, ADMIN)}
+        return self._change(gid, "put", put, wait)
 
     def delete(self, gid, wait):
         def delete():
             self.node.delete(gid, ADMIN)
             return {"id": gid, "deleted": True}
-        return self._change(gid, delete, wait)
+        return self._change(gid, "delete", delete, wait)
 
     def nf(self, gid, nf, action, wait):
-        return self._change(gid, lambda: self.node.nf_action(gid, nf, action, ADMIN), wait)
+        return self._change(gid, "nf", lambda: self.node.nf_action(gid, nf, action, ADMIN),
+                            wait)
 
 
 class NativeObject:
