@@ -86,15 +86,22 @@ def cmd_serve(a):
         threading.Thread(target=servers[1].serve_forever, kwargs={"poll_interval": 0.2},
                          daemon=True).start()
     bus = start_ubus(node, a.ubus, a.ubus_socket)
+    from .watch import Watch
+    watch = Watch(node).start()
     stop = threading.Event()
+    on_exit = [getattr(a, "on_exit", "stop")]
 
     def on_signal(signum, frame):
         stop.set()
         for srv in servers:
             threading.Thread(target=srv.shutdown, daemon=True).start()
 
+    def on_usr1(signum, frame):             # /etc/init.d/unlite stop (not restart, upgrade)
+        on_exit[0] = "stop"
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_usr1)
     logging.getLogger("unlite").info("listening on %s (backend %s, NNFs from %s)",
                                      a.listen, a.backend, a.nnf_dir)
     print(f"unlite listening on http://{a.listen}", flush=True)
@@ -107,7 +114,11 @@ def cmd_serve(a):
             bus.stop()                          # ubusd drops the object with the connection
         for srv in servers[1:]:
             srv.server_close()                  # removes the socket file
-        node.shutdown()
+        watch.stop()
+        if on_exit[0] == "keep":
+            node.detach()
+        else:
+            node.shutdown()
     return 0
 
 
@@ -307,6 +318,11 @@ def parser():
                         "exec plugin (the daemon only sends events), or none")
     s.add_argument("--ubus-socket", default="/var/run/ubus/ubus.sock", metavar="PATH",
                    help="ubusd's socket (default %(default)s)")
+    s.add_argument("--on-exit", default="stop", choices=["stop", "keep"],
+                   help="at SIGTERM: 'stop' every NF and remove what unlite made, or 'keep' "
+                        "it running for the next start to adopt (restarts and upgrades cut "
+                        "no traffic; SIGUSR1 before SIGTERM stops them this once) "
+                        "(default %(default)s)")
     s.add_argument("--syslog", action="store_true",
                    help="log to the system log (/dev/log) with each record's level")
     s.add_argument("--uci", metavar="FILE", help="read settings from a UCI file, e.g. "

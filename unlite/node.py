@@ -59,12 +59,14 @@ class Deployed:
     instances: dict[str, Instance]          # NF id → instance
     chains: dict                            # backend's desired state
     links: dict[str, EpLink] = field(default_factory=dict)   # end-point id → devices we made
-    state: str = "complete"
+    state: str = "complete"                 # "degraded": the kernel says an NF is not well
     error: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    backend: str = ""                       # the steering backend that holds its chains
+    problems: list[str] = field(default_factory=list)    # what the last world check found
 
     def record(self):
-        return {"graph": self.graph.id, "chains": self.chains,
+        return {"graph": self.graph.id, "backend": self.backend, "chains": self.chains,
                 "instances": [i.to_dict() for i in self.instances.values()],
                 "links": [ln.to_dict() for ln in self.links.values()]}
 
@@ -170,12 +172,15 @@ class Node:
 
     def status(self, gid, tenant=None):
         self._must_see(gid, tenant)
+        self.check_world(gid)                        # from the kernel, unless a change runs
         d = self.graphs.get(gid)
         c = self.changes.get(gid)
         change = {"change": c.to_dict()} if c else {}
         if d is None:
             if gid in self.failed:
-                return {"id": gid, "status": "failed", "error": self.failed[gid].get("error"),
+                f = self.failed[gid]
+                return {"id": gid, "status": "failed", "error": f.get("error"),
+                        **({"waiting-for": f["waiting-for"]} if f.get("waiting-for") else {}),
                         "percentage_completed": 0, **change}
             if c and c.pending:                      # a first deploy, queued or running
                 return {"id": gid, "status": c.progress(), "percentage_completed": 0,
@@ -184,7 +189,8 @@ class Node:
         counters = self.switch.counters(gid, d.chains)
         return {
             "id": gid, "status": d.state, "backend": self.switch.name,
-            "percentage_completed": 100 if d.state == "complete" else 0,    # the UN's field
+            "percentage_completed": 100,                 # the UN's field: deployed
+            **({"problems": list(d.problems)} if d.problems else {}),
             "VNFs": [self._nf_status(i) for i in d.instances.values()],
             "flow-rules": [{"id": r.id, "priority": r.priority,
                             **counters.get(r.id, {"packets": None, "bytes": None})}
@@ -204,6 +210,7 @@ class Node:
         if d is not None:
             fg, status = d.graph.doc.get("forwarding-graph") or {}, d.state
             faults = [{"vnf": i.nf, "fault": i.fault} for i in d.instances.values() if i.fault]
+            faults += [{"vnf": None, "fault": p} for p in d.problems if p.startswith("end-point")]
         elif gid in self.failed:
             fg = (self._stored(gid) or {}).get("forwarding-graph") or {}
             status, err = "failed", self.failed[gid].get("error")
@@ -436,10 +443,10 @@ class Node:
         gone_links = [ln for dev, ln in old_links.items()
                       if dev not in {x.dev for x in links.values()}]
         new = Deployed(graph, {k: kept.get(k) or (hot[k][0] if k in hot else plan[k])
-                               for k in plan}, {}, links)
+                               for k in plan}, {}, links, backend=self.switch.name)
         # Record every object before it exists: old + new instances and devices together.
         self.store.runtime.put(graph.id, {
-            "graph": graph.id, "chains": old.chains if old else {},
+            "graph": graph.id, "backend": self.switch.name, "chains": old.chains if old else {},
             "instances": [replace(i, ports=i.ports + hot[k][1]).to_dict() if k in hot
                           else i.to_dict() for k, i in prev.items()]
             + [i.to_dict() for i in fresh],
@@ -603,10 +610,18 @@ class Node:
         return bad
 
     def restore(self):
-        """At start: remove what a previous run recorded, then redeploy the desired graphs.
-        An unreadable file is set aside (``<id>.json.bad``), never a reason not to start."""
+        """At start: adopt what a previous run left running, repair or remove the rest,
+        deploy what is stored but not running. An unreadable file is set aside
+        (``<id>.json.bad``), never a reason not to start.
+
+        A graph is adopted — taken over untouched, no NF restarted, no packet lost — when
+        its runtime record matches the stored graph (same NF instances and ports, same
+        end-point devices, the same rules compiled) and the kernel (``_adoptable``). Any
+        other record is removed (what it names, nothing else) and its graph deployed anew.
+        """
         self.switch.setup()
-        control.remove()
+        desired = set(self.store.desired.keys())
+        adopted = set()
         for gid in self.store.runtime.keys():
             try:
                 rec = self.store.runtime.get(gid) or {}
@@ -615,14 +630,23 @@ class Node:
             except (CorruptFile, TypeError, KeyError, ValueError, AttributeError) as e:
                 self._put_aside(self.store.runtime, gid, "the runtime record", e)
                 continue
-            self.switch.remove(gid, rec.get("chains"))
-            if rec.get("chains_next"):
-                self.switch.remove(gid, rec["chains_next"])
+            why = self._adopt(gid, rec, insts, links) if gid in desired else \
+                "its graph is no longer stored"
+            if why is None:
+                adopted.add(gid)
+                log.info("graph %s: adopted as it runs (%d NFs)", gid, len(insts))
+                continue
+            log.info("graph %s: not adopted (%s): removed, deployed anew", gid, why)
+            switch = self.switch if rec.get("backend", self.switch.name) == self.switch.name \
+                else _other_backend(rec["backend"])
+            if switch is not None:
+                switch.remove(gid, rec.get("chains"))
+                if rec.get("chains_next"):
+                    switch.remove(gid, rec["chains_next"])
             self.compute.teardown(insts)
             endpoints.delete(links)
             self.store.runtime.delete(gid)
         self.compute.clean_shared()
-        desired = set(self.store.desired.keys())
         for gid in self.store.owners.keys():
             try:
                 self.store.owners.get(gid)
@@ -631,39 +655,212 @@ class Node:
                 continue
             if gid not in desired:                 # left by a crash during a first deploy
                 self.store.owners.delete(gid)
-        for gid in sorted(desired):
+        for gid in sorted(desired - adopted):
             try:
                 doc = self.store.desired.get(gid)
             except CorruptFile as e:
                 bad = self._put_aside(self.store.desired, gid, "the stored graph", e)
-                err = f"its stored graph could not be read ({e.why}): set aside as {bad}"
-                self.failed[gid] = {"error": err}
-                self._publish(gid, "graph", {"id": gid, "event": "failed", "status": "failed",
-                                             "error": err})
+                self._fail(gid, f"its stored graph could not be read ({e.why}): set aside as "
+                                f"{bad}")
                 continue
+            self._redeploy(gid, doc)
+        if any(_forwards(d) for d in self.graphs.values()):
+            self._forward()                 # the adopted graphs' too, in one transaction
+        else:
+            control.remove()
+
+    def _adopt(self, gid, rec, insts, links):
+        """Take over graph ``gid`` as a previous run left it; None when done, else why not
+        (nothing is touched then)."""
+        if rec.get("chains_next") is not None:
+            return "a change was under way when the daemon stopped"
+        if rec.get("backend", self.switch.name) != self.switch.name:
+            return f"its rules are on the '{rec['backend']}' backend"
+        try:
+            graph = parse_graph(self.store.desired.get(gid), gid)
+        except (CorruptFile, ModelError) as e:
+            return f"its stored graph cannot be used: {e}"
+        by_nf = {i.nf: i for i in insts}
+        if set(by_nf) != {v.id for v in graph.vnfs} or len(by_nf) != len(insts):
+            return "its NF instances are not the stored graph's"
+        for v in graph.vnfs:
+            i = by_nf[v.id]
+            if i.shared:
+                return f"NF '{v.id}' is a single instance shared by graphs"
             try:
-                with self.lock:
-                    self._deploy(parse_graph(doc, gid), None, store=False)
-            except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
-                log.error("graph %s could not be restored: %s", gid, e)
-                self.failed[gid] = {"error": str(e)}
-                self._publish(gid, "graph", {"id": gid, "event": "failed",
-                                             "status": "failed", "error": str(e)})
+                planned = [self.compute.plan(gid, v), self.compute.plan(gid, v, True)]
+            except ComputeError as e:
+                return f"NF '{v.id}' cannot be planned: {e.message}"
+            if not any(p.netns == i.netns and {q.id: q.host for q in p.ports}
+                       == {q.id: q.host for q in i.ports} for p in planned):
+                return f"NF '{v.id}' is not what the stored graph asks for now"
+            if i.state not in ("Active", "Paused", "Idle"):
+                return f"NF '{v.id}' was {i.state}"
+            why = self.compute.problem(i)
+            if why:
+                return f"NF '{v.id}': {why}"
+        planned = endpoints.plan(graph, self._scope(gid))
+        if sorted(ln.dev for ln in planned.values()) != sorted(ln.dev for ln in links):
+            return "its end-point devices are not the stored graph's"
+        for ln in links:
+            for dev in (ln.dev, ln.peer, ln.bridge):
+                if dev and not sh.link_exists(dev) and not (ln.kind == "gre-tunnel" and
+                                                            self.switch.tunnel_ports):
+                    return f"end-point device {dev} is gone"
+        try:
+            self._check_endpoints(graph)
+        except NodeError as e:
+            return e.message
+        d = Deployed(graph, {v.id: by_nf[v.id] for v in graph.vnfs}, rec.get("chains") or {},
+                     {ln.endpoint: ln for ln in links}, backend=self.switch.name)
+        try:
+            chains = self.switch.compile(graph, self._devices(graph, d))
+        except SteeringError as e:
+            return f"its rules cannot be compiled now: {e.message}"
+        if chains != d.chains:
+            return "its recorded rules are not the stored graph's"
+        why = self.switch.verify(gid, chains)
+        if why:
+            return why
+        for i in d.instances.values():
+            self.compute.adopt(i)
+        self.graphs[gid] = d
+        return None
+
+    def _redeploy(self, gid, doc):
+        """Deploy a stored graph at start (or when what it waits for appears)."""
+        try:
+            graph = parse_graph(doc, gid)
+            missing = [(ep, ep.ifname) for ep in graph.endpoints
+                       if ep.ifname and not sh.link_exists(ep.ifname)]
+            if missing:                 # pppoe-wan, wlan0, a USB modem: not there yet
+                self._fail(gid, "; ".join(f"end-point '{ep.id}': interface '{n}' does not "
+                                          "exist (yet): deployed when it appears"
+                                          for ep, n in missing),
+                           waiting=sorted({n for _, n in missing}))
+                return False
+            with self.lock:
+                self._deploy(graph, None, store=False)
+        except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
+            log.error("graph %s could not be restored: %s", gid, e)
+            self._fail(gid, str(e))
+            return False
+        self.failed.pop(gid, None)
+        return True
+
+    def _fail(self, gid, err, waiting=None):
+        self.failed[gid] = {"error": err, **({"waiting-for": waiting} if waiting else {})}
+        self._publish(gid, "graph", {"id": gid, "event": "failed", "status": "failed",
+                                     "error": err})
+
+    # -- the world: is what runs what the records say? ---------------------------------------
+    def check_world(self, gid=None, blocking=False):
+        """Compare the running graphs (or one) with the kernel: an NF whose namespace, port
+        or process is gone (or stopped) becomes ``Failed`` (fault ``FailureWhileActive``,
+        the reason in ``fault-detail``, an ``nf`` event) and its graph ``degraded``; a graph
+        whose end-point interface is gone is ``degraded`` too, and gets its rules back when
+        the interface returns. A stored graph waiting for an interface is deployed once it
+        exists. Skipped (returns False) while a change holds the node lock, unless
+        ``blocking``: a read never waits for a deploy."""
+        if not self.lock.acquire(blocking=blocking):
+            return False
+        try:
+            for g in [gid] if gid else list(self.graphs):
+                d = self.graphs.get(g)
+                if d is not None:
+                    self._check_graph(g, d)
+            waiting = [g for g, f in self.failed.items() if f.get("waiting-for") and
+                       (gid is None or g == gid) and all(sh.link_exists(n)
+                                                         for n in f["waiting-for"])]
+        finally:
+            self.lock.release()
+        for g in waiting:
+            try:
+                doc = self.store.desired.get(g)
+            except CorruptFile as e:
+                self._fail(g, str(e))
+                continue
+            if doc is not None and self._redeploy(g, doc):
+                log.info("graph %s: its interfaces appeared: deployed", g)
+                self._publish(g, "graph", {"id": g, "event": "created", "status": "complete",
+                                           "reason": "its end-point interfaces appeared"})
+        return True
+
+    def _check_graph(self, gid, d):
+        problems, changed = [], False
+        for inst in d.instances.values():
+            if inst.shared:
+                continue
+            if inst.state in ("Active", "Paused", "Idle"):
+                why = self.compute.problem(inst)
+                if why:
+                    log.error("graph %s: NF %s failed: %s", gid, inst.nf, why)
+                    inst.state, inst.fault, inst.fault_detail = ("Failed", "FailureWhileActive",
+                                                                 why)
+                    changed = True
+                    self._publish(gid, "nf", {"graph": gid, "nf": inst.nf, "state": "Failed",
+                                              "fault": inst.fault, "detail": why})
+            if inst.state == "Failed":
+                problems.append(f"NF '{inst.nf}': {inst.fault_detail or inst.fault}")
+        gone = [ep for ep in d.graph.endpoints if ep.ifname and not sh.link_exists(ep.ifname)]
+        problems += [f"end-point '{ep.id}': interface '{ep.ifname}' is gone" for ep in gone]
+        if not gone and any(ep.ifname for ep in d.graph.endpoints) and \
+                any(p.startswith("end-point") for p in d.problems):
+            self._resteer(gid, d)            # back: its rules died with the old device
+        state = "degraded" if problems else "complete"
+        if state != d.state or problems != d.problems:
+            d.state, d.problems = state, problems
+            self._publish(gid, "graph", {"id": gid, "event": state, "status": state,
+                                         "problems": problems})
+        if changed:
+            try:
+                self.store.runtime.put(gid, d.record())
+            except StoreError as e:
+                log.error("graph %s: %s", gid, e)
+
+    def _resteer(self, gid, d):
+        """Put a graph's rules back where the datapath lost some (a device re-created)."""
+        why = self.switch.verify(gid, d.chains)
+        if why is None:
+            return
+        log.info("graph %s: re-applying its rules (%s)", gid, why)
+        try:
+            self.switch.remove(gid, d.chains)
+            self.switch.apply(gid, {}, d.chains)
+        except (SteeringError, sh.CommandError) as e:
+            log.error("graph %s: could not re-apply its rules: %s", gid, e)
+
+    STOP_DEADLINE = 20.0    # s for every stop script at shutdown (procd's term_timeout: 30)
 
     def shutdown(self):
-        """Remove every kernel object (desired graphs stay stored for the next start)."""
+        """Stop every NF and remove every kernel object (the desired graphs stay stored for
+        the next start). Stop scripts run in parallel, all within ``STOP_DEADLINE``."""
         with self.lock:
+            self.compute.stop_all([i for d in self.graphs.values() for i in d.instances.values()],
+                                  self.STOP_DEADLINE)
             for gid, d in list(self.graphs.items()):
-                insts = list(reversed(list(d.instances.values())))
-                for inst in insts:                     # as delete: stop while steered
-                    self.compute.stop(inst)
                 self.switch.remove(gid, d.chains)
-                self.compute.teardown(insts, stop=False)
+                self.compute.teardown(reversed(list(d.instances.values())), stop=False)
                 endpoints.delete(d.links.values())
                 self.store.runtime.delete(gid)
             self.graphs.clear()
             control.remove()
             self.switch.shutdown()
+
+    def detach(self):
+        """Leave everything running for the next start to adopt: wait for a change under way
+        to end (its records are then complete) and touch nothing."""
+        with self.lock:
+            log.info("leaving %d graphs running for the next start", len(self.graphs))
+
+
+def _other_backend(name):
+    """The backend a record's rules are on, when it is not this run's (None: unavailable)."""
+    try:
+        return network.get(name)
+    except (SteeringError, ValueError, KeyError) as e:
+        log.error("cannot remove rules of backend %s: %s", name, e)
+        return None
 
 
 def _uuid4():

@@ -25,13 +25,14 @@ import os
 import re
 import shutil
 import signal
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import sh
 from ..network import control as ctlnet
 from ..store import write_atomic
-from . import freezer, limits
+from . import freezer, limits, liveness
 from .package import PackageError, Repository, interpreter, missing_dependencies
 
 VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
@@ -75,6 +76,7 @@ class Instance:
     control: list[list[int]] = field(default_factory=list)  # unify-control [host, NF port]
     ctl: dict | None = None     # its control veth: host, node and NF addresses, slot
     ok_exit: list[int] = field(default_factory=lambda: [0])  # template's "exit-success"
+    procs: list[list[int]] = field(default_factory=list)  # [pid, start time] left by start
 
     def to_dict(self):
         return asdict(self)
@@ -279,9 +281,10 @@ class NativeDriver:
             sh.ip_batch([f"link del {p.host}" for p in ports], force=True)
 
     def start(self, inst: Instance):
-        inst.state = "Starting"
+        inst.state, inst.procs = "Starting", []
         self._script(inst, "start", "FailureOnStart")
         inst.state, inst.fault, inst.fault_detail = "Active", None, None
+        inst.procs = liveness.snapshot(inst.netns)      # what liveness checks from now on
 
     def pause(self, inst: Instance):
         """Freeze the NF: its optional ``pause`` script, then every process in its namespace
@@ -298,17 +301,19 @@ class NativeDriver:
         inst.state = "Paused"
 
     def resume(self, inst: Instance):
-        """Undo pause: ports up, processes thawed (the same processes: nothing restarts)."""
+        """Undo pause: ports up, processes thawed and continued (a process someone
+        SIGSTOPped resumes too: the same processes, nothing restarts)."""
         sh.ip_batch([f"link set {p.host} up" for p in inst.ports])
         try:
             freezer.thaw(inst.netns)
         except OSError as e:
             raise ComputeError(f"NF '{inst.nf}': cannot thaw its processes: {e}",
                                "FailureWhileActive") from e
+        _signal(sh.netns_pids([inst.netns]), signal.SIGCONT)
         inst.state = "Active"
         self._script(inst, "resume", "FailureWhileActive")
 
-    def stop(self, inst: Instance):
+    def stop(self, inst: Instance, timeout=None):
         """Stop the NF: its stop script, then kill what is left in its namespace. Keeps the
         namespace and ports. Never raises (a failure is recorded in ``inst.fault``).
         A graph's view of a shared NF stops nothing: the NF leaves it in ``detach``."""
@@ -318,11 +323,42 @@ class NativeDriver:
             self._unpause(inst)
         inst.state = "Stopping"
         try:
-            self._script(inst, "stop", "FailureOnStop")
+            self._script(inst, "stop", "FailureOnStop", timeout=timeout)
         except ComputeError:
             pass
         _kill(sh.netns_pids([inst.netns]))
-        inst.state = "Idle"
+        inst.state, inst.procs = "Idle", []
+
+    def stop_all(self, insts, deadline=None):
+        """``stop`` several instances at once, their stop scripts in parallel: the whole
+        takes the longest script, at most ``deadline`` s (each script's own timeout, cut to
+        it; a script past it is killed with its process group). Never raises."""
+        insts = [i for i in insts if not i.shared]
+        cut = {id(i): i.timeout if deadline is None else min(i.timeout, deadline)
+               for i in insts}
+        if len(insts) < 2:
+            for i in insts:
+                self.stop(i, cut[id(i)])
+            return
+        threads = [threading.Thread(target=self.stop, args=(i, cut[id(i)]), daemon=True,
+                                    name=f"stop-{i.nf}") for i in insts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # -- a restart of the daemon: adopt what runs ------------------------------------------
+    @staticmethod
+    def problem(inst: Instance):
+        """What the kernel says is wrong with an instance (``liveness``), or None."""
+        return liveness.problem(inst)
+
+    def adopt(self, inst: Instance):
+        """Take over an instance a previous run of the daemon made and left running (its
+        record matches the kernel: ``problem`` found nothing). Nothing is touched; its
+        unify-control address is taken again."""
+        if inst.ctl:
+            self.ctl_slots.add(inst.ctl["slot"])
 
     def _unpause(self, inst):
         try:
@@ -348,17 +384,13 @@ class NativeDriver:
         for view in [i for i in insts if i.shared]:
             self.detach(view)
         insts = [i for i in insts if not i.shared]
+        if stop:
+            self.stop_all(insts)
         for inst in insts:
             try:
                 freezer.thaw(inst.netns)      # frozen processes would not die (cgroup v1)
             except OSError:
                 pass
-            if stop:
-                inst.state = "Stopping"
-                try:
-                    self._script(inst, "stop", "FailureOnStop")
-                except ComputeError:
-                    pass
             try:
                 self._script(inst, "delete", "FailureOnStop")
             except ComputeError:
@@ -492,7 +524,7 @@ class NativeDriver:
                               for v in s.views.values()]
         return conf
 
-    def _script(self, inst, action, fault, mark=True, extra=None):
+    def _script(self, inst, action, fault, mark=True, extra=None, timeout=None):
         script = Path(inst.pkg_dir) / action
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
             return
@@ -518,7 +550,7 @@ class NativeDriver:
         argv = ["ip", "netns", "exec", inst.netns, *_runner(script), str(script), inst.graph,
                 inst.nf, str(len(inst.ports))] + [p.ifname for p in inst.ports]
         code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
-                                   rd / "log", inst.timeout)
+                                   rd / "log", inst.timeout if timeout is None else timeout)
         if code not in inst.ok_exit or code < 0:
             if mark:
                 inst.state, inst.fault, inst.fault_detail = "Failed", fault, tail
@@ -549,8 +581,12 @@ def _runner(script):
 
 
 def _kill(pids):
+    _signal(pids, signal.SIGKILL)
+
+
+def _signal(pids, sig):
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass

@@ -11,6 +11,9 @@ A backend is the big switch of the UN on one kind of datapath. The node gives it
                        what differs, as one transaction where the datapath allows it;
 - ``remove(gid, state)``     delete everything of a graph (cleanup: never raises);
 - ``counters(gid, state)``   {rule id: {"packets", "bytes"}};
+- ``verify(gid, state)``     what the datapath holds of a graph that differs from ``state``
+                       (text), or None: a restarted daemon adopts a graph whose rules are
+                       all there, untouched, and re-applies the others;
 - ``setup()`` / ``shutdown()`` node-wide objects (OVS bridge, tc drop sink), made at daemon
                        start and removed at daemon stop;
 - ``features()``       what it supports, for ``/capabilities``.
@@ -125,6 +128,10 @@ class Switch:
 
     def counters(self, graph_id, state):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def verify(self, graph_id, state):
+        """None when the datapath holds exactly ``state`` for the graph, else what differs."""
+        return f"the '{self.name}' backend cannot read its rules back"
 
 
 _PORT_FIELDS = ("source_port", "dest_port", "sctp_src", "sctp_dst")

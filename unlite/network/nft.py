@@ -22,6 +22,7 @@ from .. import sh
 from .base import SteeringError, Switch, outputs, rules_by_port
 
 _L4 = {6: "tcp", 17: "udp", 132: "sctp"}
+_COMMENT = re.compile(r'comment "([^"]*)"$')
 
 
 def table_name(graph_id):
@@ -194,6 +195,27 @@ class NftSwitch(Switch):
                     out[r["comment"]] = {"packets": e["counter"]["packets"],
                                          "bytes": e["counter"]["bytes"]}
         return out
+
+    def verify(self, graph_id, state):
+        """The graph's table holds one chain per device of ``state`` and, in each, the rules
+        of ``state`` in order (told apart by their comments: the rule ids)."""
+        try:
+            objs = sh.nft_json("list", "table", "netdev", table_name(graph_id))
+        except sh.CommandError:
+            return f"its nft table {table_name(graph_id)} is gone"
+        chains = {o["chain"]["name"]: [] for o in objs if "chain" in o}
+        for o in objs:
+            r = o.get("rule")
+            if r and r.get("chain") in chains:
+                chains[r["chain"]].append(r.get("comment"))
+        want = {chain_name(dev): [_COMMENT.search(t).group(1) for t in rules]
+                for dev, rules in (state or {}).items()}
+        if set(chains) != set(want):
+            return (f"its nft chains are {sorted(chains)}, not {sorted(want)}")
+        for c, ids in want.items():
+            if chains[c] != ids:
+                return f"nft chain {c} holds rules {chains[c]}, not {ids}"
+        return None
 
     @staticmethod
     def tables():

@@ -31,7 +31,8 @@ stay isolated because every flow matches an ``in_port`` that belongs to exactly 
 
 ovs-vswitchd must run in the node's network namespace; the datapath type is ``system``
 (kernel module) or ``netdev`` (userspace, e.g. where there is no openvswitch module).
-OpenFlow flows do not survive an ovs-vswitchd restart: the daemon re-applies them at start.
+OpenFlow flows do not survive an ovs-vswitchd restart; a restart of unlite keeps them: at start
+it adopts a graph whose flows are all there (``verify``) and re-applies the others.
 """
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ class OvsSwitch(Switch):
                f"datapath_type={self.datapath}", "fail_mode=secure",
                "protocols=OpenFlow10,OpenFlow13,OpenFlow14", "--", "set", "Interface", BRIDGE,
                "mtu_request=1500")
-        sh.run(["ovs-ofctl", *OF, "del-flows", BRIDGE])     # a stale run's flows
+        # no del-flows: a previous run's graphs go on flowing (the node adopts them or
+        # removes them by cookie from their records)
 
     def shutdown(self):
         _vsctl("--if-exists", "del-br", BRIDGE, check=False)
@@ -281,6 +283,25 @@ class OvsSwitch(Switch):
                check=False)
         if state and state.get("ports"):
             self._del_ports(state["ports"])
+
+    def verify(self, graph_id, state):
+        """The bridge has every port of ``state`` and exactly its flows (by cookie)."""
+        state = state or {}
+        try:
+            have = set(_vsctl("list-ports", BRIDGE).split())
+            g = graph_cookie(graph_id)
+            out = sh.run(["ovs-ofctl", *OF, "dump-flows", BRIDGE,
+                          f"cookie=0x{g:016x}/0x{MASK:016x}"])
+        except sh.CommandError as e:
+            return f"cannot read bridge {BRIDGE}: {e.stderr or e}"
+        missing = [p for p in state.get("ports", []) if p not in have]
+        if missing:
+            return f"bridge {BRIDGE} lacks ports {missing}"
+        flows = sorted(int(m.group(1), 16) for m in re.finditer(r"cookie=(0x[0-9a-f]+)", out))
+        want = sorted(int(c, 16) for fl in state.get("flows", {}).values() for _, c, _ in fl)
+        if flows != want:
+            return f"bridge {BRIDGE} holds {len(flows)} flows of the graph, not {len(want)}"
+        return None
 
     def counters(self, graph_id, state=None):
         g = graph_cookie(graph_id)

@@ -141,6 +141,8 @@ class TcSwitch(Switch):
     # -- node-wide: the drop sink --------------------------------------------------------------
     def setup(self):
         ns = sink_ns()
+        if os.path.exists(f"/run/netns/{ns}") and sh.link_exists(SINK_DEV):
+            return                  # a previous run's: its graphs' filters point at it
         self.shutdown()
         sh.ip_batch([f"netns add {ns}",
                      f"link add {SINK_DEV} type veth peer name sink0 netns {ns}",
@@ -333,6 +335,20 @@ class TcSwitch(Switch):
                  if sh.link_exists(dev)]
         if lines:
             sh.run(["tc", "-force", "-batch", "-"], input="\n".join(lines) + "\n", check=False)
+
+    def verify(self, graph_id, state):
+        """Each device of ``state`` has its rule filters (pref 1..n) and the sink's."""
+        for dev, rules in (state or {}).items():
+            try:
+                filters = json.loads(sh.run(["tc", "-j", "filter", "show", "dev", dev,
+                                             "ingress"]) or "[]")
+            except (sh.CommandError, ValueError):
+                return f"device {dev} has no clsact qdisc (or is gone)"
+            prefs = {f.get("pref") for f in filters if f.get("options", {}).get("actions")}
+            want = set(range(1, len(rules) + 1)) | {SINK_PREF}
+            if prefs != want:
+                return f"device {dev} has filters {sorted(prefs)}, not {sorted(want)}"
+        return None
 
     def counters(self, graph_id, state=None):
         out = {}
