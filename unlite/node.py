@@ -374,8 +374,8 @@ class Node:
         d = self.graphs.get(gid)
         if d is not None:
             insts = list(reversed(list(d.instances.values())))
-            for inst in insts:          # stop while still steered: an NF's goodbye
-                self.compute.stop(inst)  # (an IPsec client's IKE DELETE) gets out
+            self.compute.stop_all(insts)    # while still steered: an NF's goodbye (an IPsec
+            # client's IKE DELETE) gets out; in parallel: the graph waits for its slowest
             if _forwards(d):
                 try:
                     self._forward(drop=gid)
@@ -819,11 +819,9 @@ class Node:
                 log.error("graph %s: %s", gid, e)
 
     def _resteer(self, gid, d):
-        """Put a graph's rules back where the datapath lost some (a device re-created)."""
-        why = self.switch.verify(gid, d.chains)
-        if why is None:
-            return
-        log.info("graph %s: re-applying its rules (%s)", gid, why)
+        """Put a graph's rules back: an end-point interface was made again, and the rules
+        that sent to the old one (by ifindex) or hooked it are dead, whatever they show."""
+        log.info("graph %s: its end-point interfaces are back: re-applying its rules", gid)
         try:
             self.switch.remove(gid, d.chains)
             self.switch.apply(gid, {}, d.chains)

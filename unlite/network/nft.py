@@ -23,6 +23,7 @@ from .base import SteeringError, Switch, outputs, rules_by_port
 
 _L4 = {6: "tcp", 17: "udp", 132: "sctp"}
 _COMMENT = re.compile(r'comment "([^"]*)"$')
+_OUTPUT = re.compile(r'(?:dup|fwd) to "([^"]+)"')
 
 
 def table_name(graph_id):
@@ -206,9 +207,13 @@ class NftSwitch(Switch):
         chains = {o["chain"]["name"]: [] for o in objs if "chain" in o}
         for o in objs:
             r = o.get("rule")
-            if r and r.get("chain") in chains:
-                chains[r["chain"]].append(r.get("comment"))
-        want = {chain_name(dev): [_COMMENT.search(t).group(1) for t in rules]
+            if r and r.get("chain") in chains:          # (id, output devices)
+                chains[r["chain"]].append((r.get("comment"), [
+                    str(e[k]["dev"]) for e in r.get("expr", []) for k in ("dup", "fwd")
+                    if k in e]))
+        # an output device deleted (and maybe made again) shows as its old ifindex
+        want = {chain_name(dev): [(_COMMENT.search(t).group(1), _OUTPUT.findall(t))
+                                  for t in rules]
                 for dev, rules in (state or {}).items()}
         if set(chains) != set(want):
             return (f"its nft chains are {sorted(chains)}, not {sorted(want)}")

@@ -348,6 +348,11 @@ class TcSwitch(Switch):
             want = set(range(1, len(rules) + 1)) | {SINK_PREF}
             if prefs != want:
                 return f"device {dev} has filters {sorted(prefs)}, not {sorted(want)}"
+            for f in filters:           # a mirred whose device went has none to send to
+                for act in f.get("options", {}).get("actions", []):
+                    to = act.get("to_dev")
+                    if act.get("kind") == "mirred" and not (to and sh.link_exists(to)):
+                        return f"a filter of {dev} sends to a device that is gone"
         return None
 
     def counters(self, graph_id, state=None):
