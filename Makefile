@@ -49,6 +49,7 @@ bench: deps install         ## start overhead, chain deploy, daemon RSS; backend
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/bench_backends.py
 	$(BIN)/python tools/bench_ubus.py
+	$(BIN)/python tools/bench_restart.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

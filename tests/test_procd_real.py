@@ -54,6 +54,9 @@ class Router:
         return self
 
     def stop(self):
+        if self.instance():     # as a user does: the NFs go (a bare SIGTERM keeps them)
+            self.init("stop")
+            until("no unlite process is left", lambda: not self.daemons(), TERM_TIMEOUT)
         self.sb.stop()          # deletes procd's services first: the daemon gets SIGTERM
 
     def init(self, action):
@@ -207,13 +210,18 @@ def test_restart_then_stop_leave_no_process_and_no_kernel_object(router):
     router.deploy("g1")
     assert netlab.unlite_objects(gw.ns, graphs_only=True) != netlab.EMPTY
 
-    # restart = stop + start at once: procd starts the new daemon only once the old one,
-    # cleaning up after SIGTERM, has exited; the new one deploys the stored graph again
+    # restart = stop + start at once: the old daemon exits leaving the NF running (option
+    # on_exit 'keep'), the new one adopts it: the same namespace, nothing made again
+    nfs = router.sb.call("unlite", "status", {"id": "g1"})["VNFs"]
+    before = netlab.unlite_objects(gw.ns, graphs_only=True)
     assert router.init("restart").returncode == 0
     second = router.started(other_than=first)
     assert router.daemons() == [second]
     (g,) = router.sb.call("unlite", "list")["graphs"]
     assert (g["id"], g["status"]) == ("g1", "complete"), g
+    assert router.sb.call("unlite", "status", {"id": "g1"})["VNFs"] == nfs
+    assert netlab.unlite_objects(gw.ns, graphs_only=True) == before
+    assert any("adopted as it runs" in e["message"] for e in router.log(second))
     assert router.root.socket.exists()
 
     assert router.init("stop").returncode == 0

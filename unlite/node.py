@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class Node:
         self.set_aside: list[str] = []      # unreadable state files renamed at start
         self.changes = Changes()            # each graph's last change (unlite/changes.py)
         self.runner = Runner()              # changes that outlive their caller's wait
+        self._snapshot = None               # the datapath as read once at restore
 
     # -- tenants ----------------------------------------------------------------------------------
     def _owner(self, gid):
@@ -619,9 +621,11 @@ class Node:
         end-point devices, the same rules compiled) and the kernel (``_adoptable``). Any
         other record is removed (what it names, nothing else) and its graph deployed anew.
         """
+        t0 = time.monotonic()
         self.switch.setup()
         desired = set(self.store.desired.keys())
         adopted = set()
+        self._snapshot = self.switch.snapshot()         # the datapath, read once
         for gid in self.store.runtime.keys():
             try:
                 rec = self.store.runtime.get(gid) or {}
@@ -646,6 +650,7 @@ class Node:
             self.compute.teardown(insts)
             endpoints.delete(links)
             self.store.runtime.delete(gid)
+        self._snapshot = None
         self.compute.clean_shared()
         for gid in self.store.owners.keys():
             try:
@@ -668,6 +673,9 @@ class Node:
             self._forward()                 # the adopted graphs' too, in one transaction
         else:
             control.remove()
+        log.info("restored %d graphs in %.1f ms: %d adopted, %d deployed, %d failed",
+                 len(desired), (time.monotonic() - t0) * 1e3, len(adopted),
+                 len(self.graphs) - len(adopted), len(self.failed))
 
     def _adopt(self, gid, rec, insts, links):
         """Take over graph ``gid`` as a previous run left it; None when done, else why not
@@ -719,7 +727,7 @@ class Node:
             return f"its rules cannot be compiled now: {e.message}"
         if chains != d.chains:
             return "its recorded rules are not the stored graph's"
-        why = self.switch.verify(gid, chains)
+        why = self.switch.verify(gid, chains, self._snapshot)
         if why:
             return why
         for i in d.instances.values():

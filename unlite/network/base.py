@@ -129,7 +129,11 @@ class Switch:
     def counters(self, graph_id, state):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def verify(self, graph_id, state):
+    def snapshot(self):
+        """What ``verify`` may read once for many graphs (None: each reads its own)."""
+        return None
+
+    def verify(self, graph_id, state, snapshot=None):
         """None when the datapath holds exactly ``state`` for the graph, else what differs."""
         return f"the '{self.name}' backend cannot read its rules back"
 

@@ -284,7 +284,7 @@ class OvsSwitch(Switch):
         if state and state.get("ports"):
             self._del_ports(state["ports"])
 
-    def verify(self, graph_id, state):
+    def verify(self, graph_id, state, snapshot=None):
         """The bridge has every port of ``state`` and exactly its flows (by cookie)."""
         state = state or {}
         try:

@@ -336,7 +336,7 @@ class TcSwitch(Switch):
         if lines:
             sh.run(["tc", "-force", "-batch", "-"], input="\n".join(lines) + "\n", check=False)
 
-    def verify(self, graph_id, state):
+    def verify(self, graph_id, state, snapshot=None):
         """Each device of ``state`` has its rule filters (pref 1..n) and the sink's."""
         for dev, rules in (state or {}).items():
             try:
