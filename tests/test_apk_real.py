@@ -39,6 +39,7 @@ import pytest
 import netlab
 import owrt
 from owrt import until
+from test_hitless import Pinger
 from conftest import ROOT, bridge_graph
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -553,6 +554,8 @@ def test_live_add_starts_upgrade_restarts_del_stops(gateway, repos, tmp_path):
         p = box.run("sh", "-c", f"printf '{repositories(repos.v2, repos.openwrt)}' > "
                                 "/etc/apk/repositories.d/customfeeds.list && apk update")
         assert p.returncode == 0, output(p)
+        nfs = sb.call("unlite", "status", {"id": "g1"})["VNFs"]
+        pinger = Pinger(gateway.hosts[0], "10.78.0.2")
         t0 = time.monotonic()
         p, took = timed(lambda: box.run("apk", "upgrade"))
         assert p.returncode == 0, output(p)
@@ -561,6 +564,9 @@ def test_live_add_starts_upgrade_restarts_del_stops(gateway, repos, tmp_path):
         assert "pre-deinstall" not in p.stdout, "apk ran the old package's scripts"
         new = until("procd runs the upgraded unlite", lambda: running(other_than=pid))
         until("the graph restored after the upgrade", graph_complete, timeout=30)
+        sent, received = pinger.stop()          # the NF ran on while the daemon was replaced
+        assert sent > 20 and received == sent, f"{sent - received} of {sent} pings lost"
+        assert sb.call("unlite", "status", {"id": "g1"})["VNFs"] == nfs, "the NF was made anew"
         print(f"apk upgrade (live): {took:.2f} s; new daemon with the graph restored "
               f"{time.monotonic() - t0:.2f} s after the command started")
         assert new != pid

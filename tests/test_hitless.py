@@ -73,6 +73,23 @@ def _term(d):
     d.killed = True                 # stopped on purpose; the fixture need not stop it
 
 
+class Pinger:
+    """``ping -i INTERVAL`` from namespace ``ns`` to ``dest`` until ``stop()``, which says
+    (sent, received)."""
+
+    def __init__(self, ns, dest, interval="0.02"):
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-i", interval, "-W", "1",
+                                   dest], stdout=subprocess.PIPE, text=True)
+
+    def stop(self):
+        time.sleep(1.5)                 # the last ones' answers (-W 1)
+        self.p.send_signal(signal.SIGINT)
+        out = self.p.communicate(timeout=10)[0]
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out
+        return int(m.group(1)), int(m.group(2))
+
+
 def _stop_all(d):
     """/etc/init.d/unlite stop: SIGUSR1, then SIGTERM: this once, everything goes."""
     if d.proc.poll() is None:

@@ -39,6 +39,7 @@ import pytest
 import netlab
 import owrt
 from owrt import until
+from test_hitless import Pinger
 from conftest import ROOT, bridge_graph
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -474,12 +475,17 @@ def test_live_install_starts_upgrade_restarts_remove_stops(gateway, feeds, tmp_p
 
         p = box.run("opkg", "-f", "/etc/opkg-v2.conf", "update")
         assert p.returncode == 0, output(p)
+        nfs = sb.call("unlite", "status", {"id": "g1"})["VNFs"]
+        pinger = Pinger(gateway.hosts[0], "10.78.0.2")
         t0 = time.monotonic()
         p, took = timed(lambda: box.run("opkg", "-f", "/etc/opkg-v2.conf", "upgrade", "unlite"))
         assert p.returncode == 0, output(p)
         assert f"Upgrading unlite on root from {f.version1} to {f.version2}" in p.stdout
         new = until("procd runs the upgraded unlite", lambda: running(other_than=pid))
         until("the graph restored after the upgrade", graph_complete, timeout=30)
+        sent, received = pinger.stop()          # the NF ran on while the daemon was replaced
+        assert sent > 20 and received == sent, f"{sent - received} of {sent} pings lost"
+        assert sb.call("unlite", "status", {"id": "g1"})["VNFs"] == nfs, "the NF was made anew"
         print(f"opkg upgrade unlite (live): {took:.2f} s; new daemon with the graph "
               f"restored {time.monotonic() - t0:.2f} s after the command started")
         assert gateway.ping(0, "10.78.0.2"), "no traffic after the upgrade"

@@ -198,19 +198,26 @@ class NftSwitch(Switch):
         return out
 
     def snapshot(self):
-        """Every netdev table at once (one exec for a restart's many ``verify`` calls)."""
+        """Every netdev table at once (one exec for a restart's many ``verify`` calls):
+        {table name: [its objects]}."""
         try:
-            return sh.nft_json("list", "ruleset", "netdev")
+            objs = sh.nft_json("list", "ruleset", "netdev")
         except sh.CommandError:
             return None
+        out = {}
+        for o in objs:
+            body = next(iter(o.values()), None)
+            if isinstance(body, dict):
+                name = body.get("name") if "table" in o else body.get("table")
+                out.setdefault(name, []).append(o)
+        return out
 
     def verify(self, graph_id, state, snapshot=None):
         """The graph's table holds one chain per device of ``state`` and, in each, the rules
         of ``state`` in order (told apart by their comments: the rule ids)."""
         t = table_name(graph_id)
         if snapshot is not None:
-            objs = [o for o in snapshot if t in (o.get("table", {}).get("name"),
-                    next(iter(o.values()), {}).get("table"))]
+            objs = snapshot.get(t, [])
         else:
             try:
                 objs = sh.nft_json("list", "table", "netdev", t)
