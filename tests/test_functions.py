@@ -221,12 +221,16 @@ def test_two_graphs_share_one_single_instance_nnf(gateway, daemon, tmp_path):
     with pytest.raises(netlab.ApiError) as e:     # one graph cannot stop it for the others
         d.api("POST", "/NF-FG/a/VNFs/nf1/stop")
     assert e.value.status == 409 and "shared" in e.value.body["error"]
-    d.killed = True                               # kill -9: the restart cleans what the
-    os.killpg(d.proc.pid, signal.SIGKILL)         # records name, then one instance again
+    d.killed = True                               # kill -9: the restart adopts the one
+    os.killpg(d.proc.pid, signal.SIGKILL)         # instance and both graphs' views of it
     d.proc.wait()
     d = d.restarted()
+    assert d.log().count("adopted as it runs") == 2, d.log()
+    assert (d.workdir / "run" / "nf" / va["netns"] / "log").read_text() == log, \
+        "the single-instance NF was started or told again"
     va, vb = (d.api("GET", f"/NF-FG/status/{g}")[1]["VNFs"][0] for g in "ab")
     assert va["netns"] == vb["netns"] and va["shared-by"] == ["a", "b"]
+    assert va["state"] == vb["state"] == "Active"
     assert len(netlab.unlite_objects(gw.ns)["netns"]) == 1
     assert _http_ok(gw, 0, "http://10.30.0.2:8000/who") == "server of graph a"
     assert _http_ok(gw, 2, "http://10.30.0.2:8000/who") == "server of graph b"

@@ -221,3 +221,35 @@ def test_on_exit_stop_is_the_default(gateway, make_daemon):
     assert netlab.unlite_objects(gateway.ns, gateway.ovs, graphs_only=True)["netns"]
     _term(d)
     assert netlab.unlite_objects(gateway.ns, gateway.ovs, graphs_only=True)["netns"] == []
+
+
+@pytest.mark.parametrize("backend", ["nft"], indirect=True)
+def test_a_shared_nf_stays_when_one_of_its_graphs_is_rebuilt(gateway, make_daemon):
+    """Two graphs share one single-instance NF; one graph's port goes while the daemon is
+    down: that graph leaves the NF and joins it again, the NF and the other graph stay."""
+    from conftest import bridge_graph
+    gw = gateway
+    for i, a in enumerate(("10.20.0.1/24", "10.20.0.2/24", "10.30.0.1/24", "10.30.0.2/24")):
+        gw.addr(i, a)
+    d = make_daemon(extra=KEEP)
+    d.api("PUT", "/NF-FG/a", bridge_graph("a", ("eth0", "eth1"), nf="shared-bridge"))
+    d.api("PUT", "/NF-FG/b", bridge_graph("b", ("eth2", "eth3"), nf="shared-bridge"))
+    va = d.api("GET", "/NF-FG/status/a")[1]["VNFs"][0]
+    pinger = Pinger(gw.hosts[2], "10.30.0.2")
+    _term(d)
+    netlab.sh("ip", "-n", gw.ns, "link", "del", va["ports"][0]["host-ifname"])
+    d = d.restarted()
+    try:
+        sent, received = pinger.stop()
+        assert received == sent > 20, f"graph b lost {sent - received} of {sent} pings"
+        log = d.log()
+        assert "graph b: adopted" in log and "graph a: not adopted" in log, log
+        assert gw.ping(0, "10.20.0.2"), "graph a was rebuilt"
+        va2, vb2 = (d.api("GET", f"/NF-FG/status/{g}")[1]["VNFs"][0] for g in "ab")
+        assert va2["netns"] == vb2["netns"] == va["netns"]
+        nf_log = (d.workdir / "run" / "nf" / va["netns"] / "log").read_text()
+        assert nf_log.count("/start ") == 1, f"the NF was started again:\n{nf_log}"
+        assert nf_log.count("/update ") == 3, nf_log     # b joined, a left, a joined again
+        assert va2["shared-by"] == ["a", "b"] and va2["state"] == "Active"
+    finally:
+        _stop_all(d)

@@ -626,6 +626,7 @@ class Node:
         desired = set(self.store.desired.keys())
         adopted = set()
         self._snapshot = self.switch.snapshot()         # the datapath, read once
+        records = {}
         for gid in self.store.runtime.keys():
             try:
                 rec = self.store.runtime.get(gid) or {}
@@ -634,6 +635,10 @@ class Node:
             except (CorruptFile, TypeError, KeyError, ValueError, AttributeError) as e:
                 self._put_aside(self.store.runtime, gid, "the runtime record", e)
                 continue
+            records[gid] = rec, insts, links
+        self.compute.load_shared([i for _, insts, _ in records.values() for i in insts
+                                  if i.shared])
+        for gid, (rec, insts, links) in records.items():
             why = self._adopt(gid, rec, insts, links) if gid in desired else \
                 "its graph is no longer stored"
             if why is None:
@@ -693,8 +698,6 @@ class Node:
             return "its NF instances are not the stored graph's"
         for v in graph.vnfs:
             i = by_nf[v.id]
-            if i.shared:
-                return f"NF '{v.id}' is a single instance shared by graphs"
             try:
                 planned = [self.compute.plan(gid, v), self.compute.plan(gid, v, True)]
             except ComputeError as e:
@@ -704,7 +707,7 @@ class Node:
                 return f"NF '{v.id}' is not what the stored graph asks for now"
             if i.state not in ("Active", "Paused", "Idle"):
                 return f"NF '{v.id}' was {i.state}"
-            why = self.compute.problem(i)
+            why = self.compute.shared_problem(i) if i.shared else self.compute.problem(i)
             if why:
                 return f"NF '{v.id}': {why}"
         planned = endpoints.plan(graph, self._scope(gid))

@@ -486,14 +486,45 @@ class NativeDriver:
             return view.state, []
         return s.inst.state, sorted({v.graph for v in s.views.values()})
 
-    def clean_shared(self):
-        """At start: free the single-instance NFs a previous run recorded."""
+    def load_shared(self, views):
+        """At start: the single-instance NFs a previous run recorded, each with the graph
+        views (from the graphs' runtime records) that use it. A graph then adopted keeps
+        its view; one that is not leaves through ``teardown`` (``detach``: its ports go, the
+        NF is told), and ``clean_shared`` frees the instances no view is left in."""
         for f in sorted(self.shared_dir.glob("*.json")):
             try:
-                self.teardown([Instance.from_dict(json.loads(f.read_text()))])
-            except (ValueError, TypeError, KeyError):
-                pass
-            f.unlink()
+                inst = Instance.from_dict(json.loads(f.read_text()))
+            except (ValueError, TypeError, KeyError, AttributeError, OSError):
+                f.unlink()
+                continue
+            self.shared[inst.netns] = _Shared(inst)
+        for v in views:
+            s = self.shared.get(v.netns)
+            if s is not None:
+                s.views[v.shared] = v
+                v.state = s.inst.state
+
+    def shared_problem(self, view: Instance):
+        """What is wrong with the instance behind a graph's view (None: adoptable)."""
+        s = self.shared.get(view.netns)
+        if s is None or view.shared not in s.views:
+            return "its single-instance NF was not recorded"
+        if s.inst.state != "Active":
+            return f"its single-instance NF was {s.inst.state}"
+        hosts = {p.host for p in s.inst.ports}
+        if any(p.host not in hosts for p in view.ports):
+            return "its ports are not the single-instance NF's"
+        return liveness.problem(s.inst)
+
+    def clean_shared(self):
+        """At start, after adoption: free the single-instance NFs no graph uses any more."""
+        for netns, s in list(self.shared.items()):
+            if not s.views:
+                del self.shared[netns]
+                self.teardown([s.inst])
+        for f in sorted(self.shared_dir.glob("*.json")):
+            if f.stem not in self.shared:
+                f.unlink()
 
     def _save_shared(self, s):
         write_atomic(self.shared_dir / f"{s.inst.netns}.json", s.inst.to_dict(), durable=False,
