@@ -1,4 +1,4 @@
-"""The northbound REST API (Universal Node compatible, design contract 1), on Bottle.
+"""The northbound REST API (Universal Node compatible; DESIGN.md), on Bottle.
 
 Routes are three lines each; cross-cutting work lives in ``ErrorPlugin`` (every error becomes
 JSON ``{"error", "path"}`` with the right 4xx, never a traceback), ``AuthPlugin`` (tenants)

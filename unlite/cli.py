@@ -1,4 +1,4 @@
-"""``unlite`` command line (design contract 3).
+"""``unlite`` command line (the CLI contract: DESIGN.md, README "CLI").
 
 ``unlite serve`` runs the daemon; every other command is a thin client of a running daemon
 (``--url``, default ``$UNLITE_URL`` or http://127.0.0.1:8080), except ``nnf pack`` which

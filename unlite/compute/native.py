@@ -39,7 +39,7 @@ VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of delete
 
 
 class ComputeError(Exception):
-    """A lifecycle step failed; ``fault`` is one of the named faults of design.md."""
+    """A lifecycle step failed; ``fault`` is one of the named faults of DESIGN.md."""
 
     def __init__(self, message, fault="FailureOnStart", path=None, status=422):
         super().__init__(message)

@@ -1,4 +1,4 @@
-"""NNF packages (design.md, Contract 4) and the NNF repository they come from.
+"""NNF packages (nnf/README.md; DESIGN.md) and the NNF repository they come from.
 
 An NNF package is a small ``.tgz``: ``template.json`` at the top plus POSIX shell scripts named
 after the lifecycle actions (``create start stop update delete pause resume status``).

@@ -1,4 +1,4 @@
-"""ubus object ``unlite`` (design contract 2), the two ways it exists:
+"""ubus object ``unlite`` (DESIGN.md), the two ways it exists:
 
 - ``native``   registered by the daemon itself over ``wire`` (a stdlib ubus client) with the
                ``blobmsg`` codec: calls answered in-process, events sent without a process;
