@@ -698,13 +698,14 @@ class Node:
             return "its NF instances are not the stored graph's"
         for v in graph.vnfs:
             i = by_nf[v.id]
-            try:
-                planned = [self.compute.plan(gid, v), self.compute.plan(gid, v, True)]
+            ports = {q.id: q.host for q in i.ports}
+            try:                    # as planned, or planned with its ports fixed (readdressed)
+                if not any(p.netns == i.netns and {q.id: q.host for q in p.ports} == ports
+                           for p in (self.compute.plan(gid, v, fixed)
+                                     for fixed in (False, True))):
+                    return f"NF '{v.id}' is not what the stored graph asks for now"
             except ComputeError as e:
                 return f"NF '{v.id}' cannot be planned: {e.message}"
-            if not any(p.netns == i.netns and {q.id: q.host for q in p.ports}
-                       == {q.id: q.host for q in i.ports} for p in planned):
-                return f"NF '{v.id}' is not what the stored graph asks for now"
             if i.state not in ("Active", "Paused", "Idle"):
                 return f"NF '{v.id}' was {i.state}"
             why = self.compute.shared_problem(i) if i.shared else self.compute.problem(i)
