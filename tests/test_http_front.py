@@ -61,8 +61,8 @@ def test_idle_slow_flooding_and_half_sent_clients_never_stop_reads(make_daemon):
     p99 = lat[int(0.99 * (len(lat) - 1))]
     assert p99 < 0.5, f"p99 {p99 * 1000:.0f} ms under attack ({a.made}, {a.answers})"
     assert a.answers[431] >= 1, a.answers       # the floods were refused at the door
-    # 128 connections, 16 streams, the listener, logs and the node's own few
-    assert fds < 200, f"{fds} fds open under attack"
+    # the hard bound: 128 connections + 128 accepted ahead of the doorman, and a few
+    assert fds < 300, f"{fds} fds open under attack"
     assert threads <= 24, f"{threads} threads under attack"
     time.sleep(1)
     assert _fds_threads(d.proc.pid)[0] < 64, "connections left open after the attack"

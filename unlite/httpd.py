@@ -18,7 +18,8 @@ so that a handful of clients (idle, slow, flooding) can starve no one.
 - ``tcp_server`` / ``unix_server``  the WSGI app on a TCP port or a unix socket (0600).
 
 Bounds (TCP server; the unix socket's are in ``_UnixServer``): threads 1 doorman + 2 readers
-+ 1 writer + 16 streams + the accept loop; sockets ``connections`` (128) + streams; bytes of
++ 1 writer + 16 streams + the accept loop; sockets ``connections`` (128) + ``ahead`` (128: accepted
+faster than the doorman evicts, past it closed at once) + streams; bytes of
 requests held (read, queued or being served) ``room`` (4 MiB: past it the largest unfinished
 one gets 503); a worker waits at most ``WRITE_TIMEOUT`` for a client to take its answer.
 
@@ -339,6 +340,7 @@ class _Server(WSGIServer):
     request_queue_size = 128        # listen backlog: socketserver's 5 resets bursts of clients
     connections, per_client, workers, writers, streams = 128, 16, 2, 1, 16
     room = 4 << 20
+    ahead = 128                     # accepted, not yet seen by the doorman: more are closed
     writes = staticmethod(writes_by_method)
 
     def __init__(self, *args, **kwargs):
@@ -357,6 +359,9 @@ class _Server(WSGIServer):
         with self._lock:
             self._open[request] = [client_address, 0]
             self._per[client_address[0]] += 1
+            flooded = len(self._open) > self.connections + self.ahead
+        if flooded:                 # accepted faster than the doorman evicts: a hard bound
+            return self.shutdown_request(request)
         self._door.admit(request, client_address)
 
     def open_count(self):
