@@ -71,5 +71,5 @@ bench-paper: deps install   ## the paper's Table IV on Fig. 4's testbed: IPsec c
 	$(BIN)/python tools/bench_paper.py $(PAPER_ARGS)
 
 .PHONY: soak
-soak: deps install          ## 20 clients × 60 s on a live daemon: errors, latency, RSS, leaks
+soak: deps install          ## 20 clients × 60 s on a live daemon, then 30 s beside an attack mix: errors, latency, RSS, leaks
 	$(BIN)/python tools/soak.py $(SOAK_ARGS)

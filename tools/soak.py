@@ -12,7 +12,12 @@ first ones read the NNF catalog and the package database, and the first deploy l
 tarfile to unpack its package, all kept), after each round and at the end: growth from the
 warm-up on is what load costs.
 
-    python tools/soak.py [--clients 20] [--seconds 60] [--backend nft]
+Then the attack mix (``tools/attack.py``: 500 idle sockets, slowloris heads, header floods,
+half-sent requests, all renewed as the daemon cuts them off) beside the same clients for
+``--attack-seconds``: their p50/p99 with and without it, /healthz's, and the daemon's peak
+threads, fds and RSS meanwhile.
+
+    python tools/soak.py [--clients 20] [--seconds 60] [--attack-seconds 30] [--backend nft]
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import attack  # noqa: E402
 import netlab  # noqa: E402
 from bench import rss_kb  # noqa: E402
 
@@ -123,6 +129,71 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else 0.0
 
 
+def _proc(pid):
+    """(threads, open fds, RSS in MB) of process ``pid``."""
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    return threads, len(os.listdir(f"/proc/{pid}/fd")), rss_kb(pid) / 1024
+
+
+def under_attack(d, gw, pool, clients, seconds):
+    """The clients' loop again for ``seconds``, beside the attack mix and a /healthz probe
+    every 50 ms; their Stats, the probe's, the attackers' counts, peak threads/fds/RSS."""
+    stats, probes = Stats(), Stats()
+    for c in clients:
+        c.stats = stats
+    probe = Client(d.port, "probe", probes)
+    peak = [0, 0, 0.0]
+    stop = time.monotonic() + seconds
+
+    def run(c):
+        while time.monotonic() < stop:
+            c.step()
+
+    def watch():
+        netlab._enter(gw)
+        while time.monotonic() < stop:
+            probe.call("GET", "/healthz")
+            peak[:] = [max(x, y) for x, y in zip(peak, _proc(d.proc.pid))]
+            time.sleep(0.05)
+
+    print(f"soak: the same beside the attack mix for {seconds:.0f} s…", file=sys.stderr)
+    with attack.Attack(d.port, gw, idle=500, slow=8, flood=4, half=100) as mix:
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        list(pool.map(run, clients))
+        watcher.join()
+    time.sleep(1)
+    return {"stats": stats, "probes": probes, "made": mix.made, "answers": mix.answers,
+            "peak": peak, "after": _proc(d.proc.pid), "seconds": seconds}
+
+
+def print_attack(u, calm):
+    """The attack phase's rows of the table."""
+    def row(what, st):
+        xs = [x for v in st.lat.values() for x in v]
+        return f"| {what} p50 / p99 (ms) | {pct(xs, 50):.1f} / {pct(xs, 99):.1f} |"
+    made = ", ".join(f"{k} {v}" for k, v in sorted(u["made"].items()))
+    cut = ", ".join(f"{k} {v}" for k, v in sorted(u["answers"].items(), key=str))
+    print(row("clients without attack: all", calm))
+    gets = Stats()
+    gets.lat = {"GET": u["stats"].lat.get("GET", [])}
+    print(row(f"clients beside the attack ({u['seconds']:.0f} s): all", u["stats"]))
+    print(row("clients beside the attack: GET", gets))
+    print(row("/healthz every 50 ms beside the attack", u["probes"]))
+    print(f"| requests, errors beside the attack | {u['stats'].count}, "
+          f"{u['stats'].errors + u['probes'].errors} |")
+    print(f"| attack connections opened | {made} |")
+    print(f"| attack connections ended (answer or cut) | {cut} |")
+    t, f, r = u["peak"]
+    print(f"| daemon peak threads / fds / RSS (MB) under attack | {t} / {f} / {r:.1f} |")
+    t, f, r = u["after"]
+    print(f"| daemon threads / fds / RSS (MB) after it | {t} / {f} / {r:.1f} |")
+    if u["stats"].samples or u["probes"].samples:
+        print("\nfirst errors beside the attack:\n  "
+              + "\n  ".join(u["stats"].samples + u["probes"].samples))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=20)
@@ -132,12 +203,14 @@ def main():
                    help="split the time in rounds and print RSS after each: growth that "
                         "stops after the first round is the peak concurrency's thread "
                         "stacks and allocator pools, growth in every round a leak")
+    p.add_argument("--attack-seconds", type=float, default=30,
+                   help="then the same clients beside the attack mix (0: none)")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("soak: needs root (namespaces)")
     lab = netlab.Lab("ulsk")
     work = Path(tempfile.mkdtemp(prefix="unlite-soak-"))
-    d, stats, left = None, Stats(), None
+    d, stats, left, under = None, Stats(), None, None
     try:
         gw = lab.ns("gw")
         lines = []
@@ -174,6 +247,8 @@ def main():
                 list(pool.map(run, clients))
                 time.sleep(0.5)
                 rounds.append(rss_kb(d.proc.pid) / 1024)
+            if a.attack_seconds:
+                under = under_attack(d, gw, pool, clients, a.attack_seconds)
             list(pool.map(lambda c: c.deployed and c.call("DELETE", f"/NF-FG/{c.gid}"),
                           clients))
         time.sleep(0.5)
@@ -199,11 +274,14 @@ def main():
     print(f"| RSS after each round (MB) | {' → '.join(f'{r:.1f}' for r in rounds)} |")
     if len(rounds) > 1:
         print(f"| RSS growth after round 1 (MB) | {rounds[-1] - rounds[0]:+.2f} |")
+    if under:
+        print_attack(under, stats)
     print(f"| leaked kernel objects | {sum(len(v) for v in left.values()) if left else 0} |")
     if stats.samples:
         print("\nfirst errors:\n  " + "\n  ".join(stats.samples))
-    if stats.errors or left:
-        sys.exit(f"soak: {stats.errors} errors, leaks: {left or 'none'}")
+    errors = stats.errors + (under["stats"].errors + under["probes"].errors if under else 0)
+    if errors or left:
+        sys.exit(f"soak: {errors} errors, leaks: {left or 'none'}")
 
 
 if __name__ == "__main__":

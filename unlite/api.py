@@ -341,11 +341,18 @@ def make_app(node):
     return app
 
 
+def writes(method, path):
+    """httpd's lane policy: which requests queue on the write lane (one at a time, behind
+    the node's lock) while reads are answered beside them: all but GET, HEAD, OPTIONS
+    (``/login`` too, so that sessions change one at a time)."""
+    return method not in ("GET", "HEAD", "OPTIONS")
+
+
 def make_server_for(node, host, port):
-    return httpd.tcp_server(make_app(node), host, port)
+    return httpd.tcp_server(make_app(node), host, port, writes=writes)
 
 
 def make_unix_server_for(node, path):
     """Serve the API on unix socket ``path``. A stale socket file (nobody answering) is
     replaced; a live one means another daemon: OSError."""
-    return httpd.unix_server(make_app(node), path)
+    return httpd.unix_server(make_app(node), path, writes=writes)

@@ -7,15 +7,18 @@ this module: argument lists (never a shell string), a timeout, every command log
 - ``run(argv)``            one command, output captured
 - ``ip_batch(lines, ns)``  many ``ip`` commands in one exec (``ip -batch -``, ``-n NS`` aware)
 - ``nft_apply(text)``      one atomic nftables transaction (``nft -f -``)
-- ``run_script(...)``      a lifecycle script, stdout/stderr to a log file (so daemons it
-                           leaves behind never hold our pipes), killed with its process group
-                           when it outlives its timeout
+- ``run_script(...)``      a lifecycle script, killed with its process group when it
+                           outlives its timeout; its output read through a pipe a chunk at a
+                           time into the NF's log, capped and rotated (``LOG_CAP`` × 2), the
+                           start and end kept for the error text; what daemons it leaves
+                           behind print later, read by one thread for all (``_Leftovers``)
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -161,38 +164,206 @@ def link_exists(name):
         return False
 
 
+LOG_CAP = 64 << 10      # bytes of an NF's log file; one older file beside it (``log.1``)
+_HEAD, _TAIL = 512, 2048  # bytes of a script's output kept for its error text
+
+
+class _CappedLog:
+    """An append-only log file of at most ``LOG_CAP`` bytes: past it, the file becomes
+    ``<name>.1`` (the one before is dropped) and a new one starts. Writable from several
+    threads (a script, and what its leftover children print later)."""
+
+    def __init__(self, path):
+        self.path, self._lock = str(path), threading.Lock()
+        self._f = open(self.path, "ab")
+        self._size = self._f.tell()
+
+    def write(self, data):
+        with self._lock:
+            while data and self._f:
+                if self._size >= LOG_CAP:
+                    self._rotate()
+                    continue
+                piece = data[:LOG_CAP - self._size]
+                try:
+                    self._f.write(piece)
+                    self._f.flush()
+                except OSError:                 # disk full: the output is dropped
+                    return
+                self._size += len(piece)
+                data = data[len(piece):]
+
+    def _rotate(self):
+        self._f.close()
+        try:
+            os.replace(self.path, self.path + ".1")
+            self._f = open(self.path, "ab")
+        except OSError:                         # its folder is gone: nothing more to keep
+            self._f = None
+        self._size = 0
+
+    def close(self):
+        with self._lock:
+            if self._f:
+                self._f.close()
+                self._f = None
+
+
+class _Capture:
+    """What a script printed, as the error text needs it: the first ``_HEAD`` and the last
+    ``_TAIL`` bytes, and how many there were; the rest only goes to the log."""
+
+    def __init__(self):
+        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+
+    def add(self, data):
+        self.total += len(data)
+        if len(self.head) < _HEAD:
+            self.head += data[:_HEAD - len(self.head)]
+        self.tail += data[-_TAIL:]
+        del self.tail[:-_TAIL]
+
+    def text(self, lines=8):
+        """The last ``lines`` lines, or when more was printed than kept, the first lines
+        and the last ones with the number of bytes left out between."""
+        if self.total <= _HEAD + _TAIL:
+            text = bytes(self.tail if self.total > _HEAD else self.head)
+            return "\n".join(text.decode(errors="replace").strip().splitlines()[-lines:])
+        head = bytes(self.head).decode(errors="replace").strip().splitlines()[:2]
+        tail = bytes(self.tail).decode(errors="replace").strip().splitlines()[-(lines - 2):]
+        cut = self.total - len(self.head) - len(self.tail)
+        return "\n".join([*(h[:200] for h in head), f"[… {cut} bytes …]",
+                          *(t[-400:] for t in tail)])
+
+
+class _Leftovers:
+    """One thread for every script's output pipe still held, after the script exited, by
+    processes it left behind (an NF's daemons): read until they close it, into the NF's
+    capped log, so that they never block on a full pipe nor die of a closed one."""
+
+    def __init__(self):
+        self._lock, self._sel, self._thread = threading.Lock(), None, None
+
+    def add(self, fd, out):
+        with self._lock:
+            if self._thread is None:
+                import selectors
+                self._sel = selectors.DefaultSelector()
+                self._thread = threading.Thread(target=self._run, name="nf-output",
+                                                daemon=True)
+                self._thread.start()
+            self._sel.register(fd, 1, out)      # 1: EVENT_READ
+
+    def _run(self):
+        while True:
+            with self._lock:
+                ready = bool(self._sel.get_map())
+            if not ready:
+                time.sleep(0.2)
+                continue
+            for key, _ in self._sel.select(timeout=0.2):
+                data = _read(key.fd)
+                if data is None:
+                    continue
+                if data:
+                    key.data.write(data)
+                else:
+                    with self._lock:
+                        self._sel.unregister(key.fd)
+                    os.close(key.fd)
+                    key.data.close()
+
+
+_leftovers = _Leftovers()
+
+
+def _read(fd):
+    """Bytes from non-blocking ``fd``: b"" at its end, None when nothing is there yet."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def run_script(argv, env, cwd, log_path, timeout):
-    """Run a lifecycle script; return (exit code, last lines of its output).
+    """Run a lifecycle script; return (exit code, the end of its output, or its start and
+    end when it printed much: ``_Capture.text``).
 
     The script gets its own session/process group; on timeout the whole group is killed
-    (a start script that never returns must not hang the node — UN issue #106).
+    (a start script that never returns must not hang the node — UN issue #106). Its output
+    goes through a pipe that this thread reads as it comes (a chunk at a time: a script
+    printing 400 MB costs no memory) into ``log_path``, capped (``_CappedLog``); what
+    processes it leaves behind print later goes there too (``_Leftovers``).
     """
     t0 = time.monotonic()
-    with open(log_path, "ab") as out:
-        out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
-        out.flush()
-        start = out.tell()
-        try:
-            p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=out, start_new_session=True)
-        except OSError as e:
-            return 127, f"cannot run {argv[0]}: {e}"
-        # A blocking wait plus a watchdog timer: Popen.wait(timeout=) polls with growing
-        # sleeps and would add up to several ms to every script.
-        expired = []
-        timer = threading.Timer(timeout, _expire, (p, expired))
-        timer.start()
-        try:
-            code = p.wait()
-        finally:
-            timer.cancel()
-        if expired:
-            code = -9
+    out = _CappedLog(log_path)
+    out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
+    r, w = os.pipe()
+    try:
+        p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=w,
+                             stderr=w, start_new_session=True)
+    except OSError as e:
+        os.close(r)
+        out.close()
+        return 127, f"cannot run {argv[0]}: {e}"
+    finally:
+        os.close(w)
+    os.set_blocking(r, False)
+    # A watchdog timer, and a wait on the pipe and the process (a pidfd) at once, so that
+    # neither a script's exit nor its output waits for a poll interval.
+    expired, seen = [], _Capture()
+    timer = threading.Timer(timeout, _expire, (p, expired))
+    timer.start()
+    try:
+        code = _pump(p, r, out, seen)
+    finally:
+        timer.cancel()
+    if expired:
+        code = -9
+    while (data := _read(r)):                   # what it printed before it exited
+        out.write(data)
+        seen.add(data)
+    if data is None:                            # still held open by what it left running
+        _leftovers.add(r, out)
+    else:
+        os.close(r)
+        out.close()
     log.debug("%s -> %d (%.1f ms)", " ".join(argv), code, (time.monotonic() - t0) * 1e3)
-    tail = _tail(log_path, start)
+    tail = seen.text()
     if code == -9:
         tail = (tail + "\n" if tail else "") + f"killed after {timeout}s timeout"
     return code, tail
+
+
+def _pump(p, r, out, seen):
+    """Copy ``r`` to ``out`` (and ``seen``) until ``p`` exits; its exit code."""
+    try:
+        pidfd = os.pidfd_open(p.pid)
+    except (AttributeError, OSError):           # before Linux 5.3: wake up now and then
+        pidfd = None
+    poll = select.poll()
+    poll.register(r, select.POLLIN)
+    if pidfd is not None:
+        poll.register(pidfd, select.POLLIN)
+    try:
+        while True:
+            events = dict(poll.poll(None if pidfd is not None else 50))
+            if r in events:
+                data = _read(r)
+                if data:
+                    out.write(data)
+                    seen.add(data)
+                elif data == b"":               # every writer closed it
+                    poll.unregister(r)
+                    return p.wait()
+            if (pidfd is not None and pidfd in events) or \
+                    (pidfd is None and p.poll() is not None):
+                return p.wait()
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _expire(p, expired):
@@ -202,10 +373,3 @@ def _expire(p, expired):
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def _tail(path, start, lines=8):
-    with open(path, "rb") as f:
-        f.seek(start)
-        text = f.read().decode(errors="replace")
-    return "\n".join(text.strip().splitlines()[-lines:])
