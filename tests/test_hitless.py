@@ -253,3 +253,35 @@ def test_a_shared_nf_stays_when_one_of_its_graphs_is_rebuilt(gateway, make_daemo
         assert va2["shared-by"] == ["a", "b"] and va2["state"] == "Active"
     finally:
         _stop_all(d)
+
+
+@pytest.mark.parametrize("backend", ["nft"], indirect=True)
+def test_an_nf_daemon_printing_to_its_output_survives_a_restart(gateway, make_daemon,
+                                                                 nnf_repo):
+    """A daemon the start script leaves running prints into the daemon's pipe; at a restart
+    (--on-exit keep) the pipe goes to a cat of its own: the NF's daemon neither dies of a
+    closed pipe nor blocks, it is adopted, and its log stays capped."""
+    from unlite import sh
+    from conftest import bridge_graph
+    repo = nnf_repo("chatty", {"start": PROC_BRIDGE.replace(
+        "setsid sleep 100000 </dev/null >/dev/null 2>&1 &",
+        "(while :; do echo still talking; sleep 0.01; done) & exit 0")})
+    d = make_daemon(repo, extra=KEEP)
+    assert d.api("PUT", "/NF-FG/g1", bridge_graph(nf="chatty"))[0] == 201
+    v = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
+    from unlite.compute import liveness
+    pids = {pid for pid, _ in liveness.snapshot(v["netns"])}     # the loop, not its sleeps
+    assert pids
+    _term(d)
+    time.sleep(1)                           # it goes on printing, to nobody but the cat
+    d = d.restarted()
+    try:
+        st = d.api("GET", "/NF-FG/status/g1")[1]
+        assert st["VNFs"][0]["state"] == "Active", st
+        now = {pid for pid, _ in liveness.snapshot(v["netns"])}
+        assert pids == now, "the NF's daemon died across the restart"
+        assert "graph g1: adopted" in d.log()
+        log = d.workdir / "run" / "nf" / v["netns"] / "log"
+        assert log.stat().st_size <= sh.LOG_CAP + 64 << 10
+    finally:
+        _stop_all(d)

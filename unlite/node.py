@@ -803,6 +803,7 @@ class Node:
         for inst in d.instances.values():
             if inst.shared:
                 continue
+            self.compute.cap_log(inst)      # a previous run handed its output to a cat
             if inst.state in ("Active", "Paused", "Idle"):
                 why = self.compute.problem(inst)
                 if why:
@@ -861,6 +862,7 @@ class Node:
         """Leave everything running for the next start to adopt: wait for a change under way
         to end (its records are then complete) and touch nothing."""
         with self.lock:
+            sh.hand_over_outputs()      # NF daemons printing into our pipes: to a cat each
             log.info("leaving %d graphs running for the next start", len(self.graphs))
 
 

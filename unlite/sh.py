@@ -262,16 +262,62 @@ class _Leftovers:
                 time.sleep(0.2)
                 continue
             for key, _ in self._sel.select(timeout=0.2):
-                data = _read(key.fd)
-                if data is None:
-                    continue
-                if data:
-                    key.data.write(data)
-                else:
-                    with self._lock:
+                with self._lock:
+                    if self._sel.get_map().get(key.fd) is not key:
+                        continue                    # handed over meanwhile
+                    data = _read(key.fd)
+                    if data is None:
+                        continue
+                    if data:
+                        key.data.write(data)
+                    else:
                         self._sel.unregister(key.fd)
-                    os.close(key.fd)
-                    key.data.close()
+                        os.close(key.fd)
+                        key.data.close()
+
+    def hand_over(self):
+        """The daemon exits and leaves the NFs running (``--on-exit keep``): each pipe still
+        held goes to a ``cat`` of its own, appending to the same log, so that the NF's daemons
+        never write into a pipe nobody reads (they would die of it). The next daemon keeps
+        those logs under the cap (``cap_log``)."""
+        with self._lock:
+            if self._sel is None:
+                return
+            for key in list(self._sel.get_map().values()):
+                log.info("output of %s: handed to a cat of its own", key.data.path)
+                self._sel.unregister(key.fd)
+                key.data.close()
+                os.set_blocking(key.fd, True)   # cat would take EAGAIN for the end
+                try:                    # not waited for: this daemon is exiting, init reaps it
+                    with open(key.data.path, "ab") as out:
+                        subprocess.Popen(["cat"], stdin=key.fd, stdout=out,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+                except OSError as e:
+                    log.error("cannot hand over the output of %s: %s", key.data.path, e)
+                os.close(key.fd)
+
+
+def hand_over_outputs():
+    """See ``_Leftovers.hand_over``."""
+    _leftovers.hand_over()
+
+
+def cap_log(path):
+    """Keep a log that a process outside this daemon appends to under ``LOG_CAP``: past it,
+    its end becomes ``<log>.1`` and the file is emptied in place (``>>`` writers go on at its
+    new end). Never raises."""
+    try:
+        size = os.path.getsize(path)
+        if size <= LOG_CAP:
+            return
+        with open(path, "rb") as f:
+            f.seek(size - LOG_CAP // 2)
+            end = f.read(LOG_CAP // 2)
+        with open(f"{path}.1", "wb") as f:
+            f.write(end)
+        os.truncate(path, 0)
+    except OSError:
+        pass
 
 
 _leftovers = _Leftovers()

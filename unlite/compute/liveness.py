@@ -2,8 +2,8 @@
 
 An instance's record names its namespace, its ports' node-side veths and, once its start
 script has returned, the processes it left running (``Instance.procs``: pid and start time,
-so a recycled pid is never mistaken for the NF's). ``problem(inst)`` says what differs, or
-None:
+so a recycled pid is never mistaken for the NF's; only the top ones, not their children).
+``problem(inst)`` says what differs, or None:
 
 - the namespace is gone;
 - a port's veth (or the unify-control veth) is gone, or down while the NF is not paused;
@@ -32,20 +32,32 @@ def identity(pid):
     return [pid, st[1]] if st and st[0] not in "ZX" else None
 
 
-def _stat(pid):
-    """(state letter, start time) from /proc/PID/stat, or None if there is no such process."""
+def _stat(pid, ppid=False):
+    """(state letter, start time[, parent pid]) from /proc/PID/stat, or None if there is no
+    such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read().decode(errors="replace")
     except OSError:
         return None
     rest = raw[raw.rfind(")") + 2:].split()      # the command name may hold spaces or ")"
-    return rest[0], int(rest[19])                # fields 3 and 22 of proc(5)
+    if ppid:                                     # fields 3, 22 and 4 of proc(5)
+        return rest[0], int(rest[19]), int(rest[1])
+    return rest[0], int(rest[19])
 
 
 def snapshot(netns):
-    """The processes in namespace ``netns`` now: [[pid, start time], ...]."""
-    return [i for i in (identity(p) for p in sorted(sh.netns_pids([netns]))) if i]
+    """The NF's own processes in namespace ``netns`` now: [[pid, start time], ...] of those
+    whose parent is not in it (its daemons, left by the start script and adopted by init);
+    their children (a shell loop's ``sleep``, a server's workers) come and go and are not
+    watched."""
+    pids = set(sh.netns_pids([netns]))
+    out = []
+    for pid in sorted(pids):
+        st = _stat(pid, ppid=True)
+        if st and st[0] not in "ZX" and st[2] not in pids:
+            out.append([pid, st[1]])
+    return out
 
 
 def _comm(pid):

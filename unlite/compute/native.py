@@ -353,6 +353,9 @@ class NativeDriver:
         """What the kernel says is wrong with an instance (``liveness``), or None."""
         return liveness.problem(inst)
 
+    def cap_log(self, inst: Instance):
+        sh.cap_log(self._rundir(inst) / "log")
+
     def adopt(self, inst: Instance):
         """Take over an instance a previous run of the daemon made and left running (its
         record matches the kernel: ``problem`` found nothing). Nothing is touched; its
