@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 NNF_SRC := $(wildcard nnf/*/template.json)
 NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
 
-.PHONY: all install deps bytecode catalog demo test unit bench clean openwrt-userland
+.PHONY: all install deps bytecode catalog demo test unit test-kernel bench clean openwrt-userland
 all: install
 
 deps:                       ## system packages (Debian; needs root)
@@ -41,6 +41,9 @@ demo: deps install          ## a gateway in namespaces: firewall → NAT between
 
 test: deps install openwrt-userland   ## unit + integration tests (real namespaces, OpenWrt's programs; root)
 	$(BIN)/python -m pytest -q tests
+
+test-kernel: install        ## the kernel-feature tests under a full kernel in a QEMU VM (../shared/klab)
+	sh tools/test-kernel.sh
 
 unit: $(BIN)/.installed         ## the tests that need no root and no namespace (seconds)
 	$(BIN)/python -m pytest -q -m "not root" tests

@@ -33,6 +33,15 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.root)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say which kernel features this run had, so a reader knows what host or VM covered."""
+    if netlab._found:
+        where = "the kernel lab (make test-kernel)" if netlab.KERNEL_LAB else "this host"
+        have = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in sorted(netlab._found.items()))
+        terminalreporter.write_line(f"kernel features on {where}, {os.uname().release}: {have}; "
+                                    f"OVS datapath {netlab.ovs_datapath()}")
+
+
 class Gateway:
     """gw namespace with eth0..eth3, each facing host namespace h1..h4 (``eth0`` inside)."""
 

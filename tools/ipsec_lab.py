@@ -9,7 +9,9 @@
   ``nat``: an L3 CPE between 192.168.77.0/24 and the WAN; ``firewall``: L2-transparent, so
   the source sits on the WAN subnet), and the NF-FG that puts the NF between eth0 and eth1;
 - ``VpnServer``: the responder, a charon in the VPN server's netns and in a mount namespace of
-  its own (its work dir mounted on /var/run: pid file, vici socket, log), kernel-libipsec;
+  its own (its work dir mounted on /var/run: pid file, vici socket, log); ESP in the kernel
+  (XFRM) where the kernel has it, as the NF chooses, else kernel-libipsec in UDP 4500
+  (``esp_datapath()``);
 - ``swanctl(dir, ...)``: swanctl against the charon whose run dir is ``dir``.
 
 Every process is started through the ``netlab.Lab`` it belongs to, so ``Lab.close()`` kills
@@ -66,6 +68,13 @@ def strongswan_missing():
             f"apt-get install -y {' '.join(DEBIAN_PACKAGES)}")
 
 
+def esp_datapath():
+    """"kernel" where this kernel holds ESP SAs (a router's, ``make test-kernel``'s), else
+    "libipsec" (userspace ESP over TUN, in UDP): what the ipsec-client NF's ``auto`` picks."""
+    import netlab
+    return "kernel" if netlab.kernel_has("xfrm") else "libipsec"
+
+
 def swanctl(rundir, *args, timeout=30, check=True):
     """swanctl against the charon whose run dir (/var/run in its mount ns) is ``rundir``; the
     socket by a relative path, since a run dir's path may exceed sun_path's 108 bytes."""
@@ -81,10 +90,11 @@ def swanctl(rundir, *args, timeout=30, check=True):
 
 class VpnServer:
     """The corporate VPN server of Fig. 4: an IKEv2 responder for ``CPE_ID`` that tunnels
-    ``SINK_NET`` ↔ ``LAN_NET``; kernel-libipsec, ESP in UDP 4500."""
+    ``SINK_NET`` ↔ ``LAN_NET``; ESP on ``datapath`` (``esp_datapath()`` by default)."""
 
-    def __init__(self, lab, ns, workdir, psk):
+    def __init__(self, lab, ns, workdir, psk, datapath=None):
         self.lab, self.ns, self.dir, self.psk = lab, ns, Path(workdir), psk
+        self.datapath = datapath or esp_datapath()
         self.proc = None
 
     def start(self, timeout=10):
@@ -94,9 +104,11 @@ class VpnServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in ("charon.vici", "charon.pid"):
             (self.dir / stale).unlink(missing_ok=True)
-        (self.dir / "strongswan.conf").write_text(STRONGSWAN_CONF)
+        kernel = "kernel-netlink" if self.datapath == "kernel" else \
+            "kernel-libipsec kernel-netlink"
+        (self.dir / "strongswan.conf").write_text(STRONGSWAN_CONF.replace("@KERNEL@", kernel))
         (self.dir / "swanctl.conf").write_text(SERVER_CONF.format(
-            vpn=VPN_WAN, vpn_id=VPN_ID, cpe_id=CPE_ID, ike=PROPOSALS[0], esp=PROPOSALS[1],
+            encap="no" if self.datapath == "kernel" else "yes", vpn=VPN_WAN, vpn_id=VPN_ID, cpe_id=CPE_ID, ike=PROPOSALS[0], esp=PROPOSALS[1],
             local_ts=SINK_NET, remote_ts=LAN_NET, psk=self.psk))
         os.chmod(self.dir / "swanctl.conf", 0o600)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -208,7 +220,7 @@ class Fig4:
 
 STRONGSWAN_CONF = """\
 charon {
-	load = random nonce openssl kdf kernel-libipsec kernel-netlink socket-default vici
+	load = random nonce openssl kdf @KERNEL@ socket-default vici
 	filelog {
 		log {
 			path = /var/run/charon.log
@@ -239,7 +251,7 @@ connections {{
 		version = 2
 		local_addrs = {vpn}
 		proposals = {ike}
-		encap = yes
+		encap = {encap}
 		local {{
 			auth = psk
 			id = {vpn_id}

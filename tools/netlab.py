@@ -28,6 +28,11 @@ sys.path.insert(0, str(ROOT))
 from unlite.sh import node_tag  # noqa: E402  (the names unlite gives its namespaces)
 CLONE_NEWNET = 0x40000000
 
+# Under ``make test-kernel`` (a full kernel in QEMU, often emulated: 7-9x slower) waits
+# stretch by this factor, and a kernel feature a test needs that is missing is a failure.
+KERNEL_LAB = os.environ.get("UNLITE_KERNEL_LAB") == "1"
+SLACK = float(os.environ.get("UNLITE_TEST_SLACK") or (6 if KERNEL_LAB else 1))
+
 
 def sh(*argv, check=True, input=None, timeout=30):
     p = subprocess.run([str(a) for a in argv], capture_output=True, text=True, input=input,
@@ -108,6 +113,67 @@ def _enter(ns):
             raise OSError(ctypes.get_errno(), f"setns {ns}")
     finally:
         os.close(fd)
+
+
+# -- what this kernel has --------------------------------------------------------------------
+# Each probe makes its object in a scratch namespace (removed with it) and says yes or no; the
+# kernel loads the module on demand where modprobe works. A router's kernel has them all
+# (kmod-sched-flower, kmod-sched-core, kmod-8021q, kmod-gre, kmod-ipsec4, kmod-openvswitch).
+VETH = ("ip", "link add name pa type veth peer name pb")
+CLSACT = ("tc", "qdisc add dev pa clsact")
+_PROBES = {
+    "flower": [VETH, CLSACT, ("tc", "filter add dev pa ingress protocol ip flower ip_proto tcp "
+                                    "action pass")],
+    "gact": [VETH, CLSACT, ("tc", "filter add dev pa ingress protocol all u32 match u32 0 0 "
+                                  "action drop")],
+    "act_vlan": [VETH, CLSACT, ("tc", "filter add dev pa ingress protocol all u32 match u32 0 0 "
+                                      "action vlan push id 5")],
+    "vlan": [VETH, ("ip", "link add link pa name pa.5 type vlan id 5")],
+    "gretap": [("ip", "link add name pg type gretap local 192.0.2.1 remote 192.0.2.2 key 1")],
+    "xfrm": [("ip", "xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x100 mode "
+                    "transport aead rfc4106(gcm(aes)) 0x" + "11" * 20 + " 128")],
+    "openvswitch": [("sh", "modprobe -q openvswitch; test -d /sys/module/openvswitch")],
+}
+_found: dict[str, bool] = {}
+
+
+def kernel_has(feature):
+    """Does this kernel have ``feature`` (a key of ``_PROBES``)? Probed once per process."""
+    if feature not in _found:
+        ns = f"ulkp{secrets.token_hex(3)}"
+        ok = sh("ip", "netns", "add", ns, check=False).returncode == 0
+        try:
+            for tool, cmd in _PROBES[feature] if ok else ():
+                argv = ["sh", "-c", cmd] if tool == "sh" else [tool, *cmd.split()]
+                if sh("ip", "netns", "exec", ns, *argv, check=False).returncode:
+                    ok = False
+                    break
+        finally:
+            sh("ip", "netns", "del", ns, check=False)
+        _found[feature] = ok
+    return _found[feature]
+
+
+def need_kernel(*features):
+    """Skip (on a kernel without them: ``make test-kernel`` runs the test on one that has
+    them) or, in the kernel lab, fail: every feature the test needs, else None."""
+    import pytest
+    missing = [f for f in features if not kernel_has(f)]
+    if not missing:
+        return
+    if KERNEL_LAB:
+        pytest.fail(f"the kernel lab's kernel lacks {', '.join(missing)}")
+    pytest.skip(f"this kernel lacks {', '.join(missing)}: `make test-kernel` runs this "
+                "under a full kernel")
+
+
+def ovs_datapath():
+    """The OVS datapath the tests give the daemon: the kernel's where it has the openvswitch
+    module (a router's), else userspace (``netdev``). ``UNLITE_TEST_OVS_DATAPATH`` forces."""
+    forced = os.environ.get("UNLITE_TEST_OVS_DATAPATH")
+    if forced:
+        return forced
+    return "system" if kernel_has("openvswitch") else "netdev"
 
 
 class Ovs:
@@ -195,7 +261,7 @@ class Daemon:
         self.ns, self.port, self.env = ns, port, env
         self._args = dict(port=port, backend=backend, extra=extra, env=env)
         if backend == "ovs":
-            extra = ("--ovs-datapath", "netdev", *extra)
+            extra = ("--ovs-datapath", ovs_datapath(), *extra)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "daemon.log"
@@ -209,6 +275,7 @@ class Daemon:
         self.pool = concurrent.futures.ThreadPoolExecutor(1, initializer=_enter, initargs=(ns,))
 
     def start(self, timeout=10):
+        timeout *= SLACK
         env = dict(self.env or os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(self.argv, stdout=open(self.log_path, "ab"),
                                      stderr=subprocess.STDOUT, env=env, cwd=ROOT,

@@ -438,7 +438,7 @@ class Node:
                 hot[k] = replug                             # (new instance, added, removed)
         fresh = [inst for k, inst in plan.items() if k not in kept and k not in hot]
         gone = [inst for k, inst in prev.items() if k not in kept and k not in hot]
-        links = endpoints.plan(graph, self._scope(graph.id))
+        links = endpoints.plan(graph, self._scope(graph.id), self.switch.kernel_vlan)
         old_links = {ln.dev: ln for ln in (old.links.values() if old else ())}
         links = {k: old_links.get(ln.dev, ln) for k, ln in links.items()}
         fresh_links = [ln for ln in links.values() if ln.dev not in old_links]
@@ -711,7 +711,7 @@ class Node:
             why = self.compute.shared_problem(i) if i.shared else self.compute.problem(i)
             if why:
                 return f"NF '{v.id}': {why}"
-        planned = endpoints.plan(graph, self._scope(gid))
+        planned = endpoints.plan(graph, self._scope(gid), self.switch.kernel_vlan)
         if sorted(ln.dev for ln in planned.values()) != sorted(ln.dev for ln in links):
             return "its end-point devices are not the stored graph's"
         for ln in links:
@@ -835,7 +835,9 @@ class Node:
         """Put a graph's rules back: an end-point interface was made again, and the rules
         that sent to the old one (by ifindex) or hooked it are dead, whatever they show."""
         log.info("graph %s: its end-point interfaces are back: re-applying its rules", gid)
-        try:
+        try:            # a VLAN device went with its parent interface: made again on it
+            endpoints.create([ln for ln in d.links.values()
+                              if ln.kind == "vlan" and not sh.link_exists(ln.dev)])
             self.switch.remove(gid, d.chains)
             self.switch.apply(gid, {}, d.chains)
         except (SteeringError, sh.CommandError) as e:

@@ -85,6 +85,26 @@ def _write(path, text):
         f.write(text)
 
 
+def _delegate(root, c):
+    """cgroup v2 gives a group a controller only where each ancestor enables it for its
+    children (``cgroup.subtree_control``): the root's (an init system often enables none: a
+    pure-v2 Debian boot, some OpenWrt images) and ``unlite``'s. Raises LimitError naming the
+    file and the reason when the kernel or the init system refuses."""
+    for parent in (root, os.path.join(root, "unlite")):
+        ctl = os.path.join(parent, "cgroup.subtree_control")
+        try:
+            with open(ctl) as f:
+                if c in f.read().split():
+                    continue
+            _write(ctl, f"+{c}")
+        except OSError as e:
+            why = e.strerror or str(e)
+            hint = (" (processes sit in that group itself: cgroup v2 enables controllers only "
+                    "in groups without processes of their own)" if e.errno == 16 else "")
+            raise LimitError(f"cannot enable the cgroup v2 '{c}' controller for unlite's groups:"
+                             f" writing '+{c}' to {ctl}: {why}{hint}") from e
+
+
 def apply(name, limits):
     """Make the groups of NF ``name`` with ``limits``; return the ``cgroup.procs`` files a
     process must join. Raises LimitError when this node cannot enforce one of them."""
@@ -98,11 +118,7 @@ def apply(name, limits):
         path = os.path.join(root, "unlite", name)
         os.makedirs(path, exist_ok=True)
         if kind == "v2":
-            parent = os.path.join(root, "unlite")
-            try:
-                _write(os.path.join(parent, "cgroup.subtree_control"), f"+{c}")
-            except OSError:
-                pass
+            _delegate(root, c)
             files = {"memory": ("memory.max", str(value)), "pids": ("pids.max", str(value)),
                      "cpu": ("cpu.max", f"{int(value * PERIOD_US)} {PERIOD_US}")}
         else:

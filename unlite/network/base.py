@@ -20,7 +20,9 @@ A backend is the big switch of the UN on one kind of datapath. The node gives it
 
 ``gre-tunnel`` end-points: nft and tc steer a kernel gretap device that ``endpoints`` makes;
 ovs makes the tunnel port itself (``tunnel_ports``), on its kernel datapath also from
-gretap. Where gretap is needed (``kernel_gretap``) it is probed on first need.
+gretap. Where gretap is needed (``kernel_gretap``) it is probed on first need. ``vlan``
+end-points: ovs tags in its flows; nft and tc (``kernel_vlan``) steer an 802.1Q device that
+``endpoints`` makes, where the kernel has them (probed on first need too).
 
 Table I mapping: create/delete LSI = a graph's table/flow-cookie space made by the first
 ``apply`` and dropped by ``remove``; create/delete port = a device entering/leaving a state;
@@ -55,27 +57,36 @@ class Switch:
     tunnel_ports = False        # makes gre-tunnel ports itself (else: a kernel gretap device)
     kernel_gretap = False       # its gre-tunnel end-points need the kernel's gretap devices
     gretap_refusal = "{why}"    # the refusal when this kernel has none
-    _gretap_probed = False
+    kernel_vlan = False         # its vlan end-points are kernel 802.1Q devices
+    vlan_refusal = "{why}"
+    _devices_probed = False
 
     @classmethod
     def probe(cls):
         """(ok, reason): can this node run the backend?"""
         return True, ""
 
-    def _probe_gretap(self):
-        """With ``kernel_gretap``: carry gre-tunnel end-points where this kernel has gretap
-        devices, else refuse them with the reason. Probed on first need (in a scratch
-        namespace, ~0.1 s: not at every daemon start)."""
-        if not self.kernel_gretap or self._gretap_probed:
+    def _probe_devices(self):
+        """With ``kernel_gretap``/``kernel_vlan``: carry gre-tunnel/vlan end-points where this
+        kernel has gretap/802.1Q devices, else refuse them with the reason. Probed on first
+        need (in a scratch namespace, ~0.1 s: not at every daemon start)."""
+        if self._devices_probed:
             return
-        self._gretap_probed = True
-        from .endpoints import gretap_probe
-        ok, why = gretap_probe()
-        if ok:
-            self.endpoint_types = (*self.endpoint_types, "gre-tunnel")
-        else:
-            self.endpoint_refusals = {**self.endpoint_refusals,
-                                      "gre-tunnel": self.gretap_refusal.format(why=why)}
+        self._devices_probed = True
+        from .endpoints import device_probe
+        for wanted, kind, ep_type, refusal in (
+                (self.kernel_gretap, "gretap", "gre-tunnel", self.gretap_refusal),
+                (self.kernel_vlan, "vlan", "vlan", self.vlan_refusal)):
+            if not wanted:
+                continue
+            ok, why = device_probe(kind)
+            refusals = dict(self.endpoint_refusals)
+            if ok:
+                self.endpoint_types = (*self.endpoint_types, ep_type)
+                refusals.pop(ep_type, None)
+            else:
+                refusals[ep_type] = refusal.format(why=why)
+            self.endpoint_refusals = refusals
 
     def setup(self):
         """Make the node-wide objects the backend needs (idempotent)."""
@@ -84,7 +95,7 @@ class Switch:
         """Remove the node-wide objects (never raises)."""
 
     def features(self):
-        self._probe_gretap()
+        self._probe_devices()
         return {"name": self.name, "endpoint-types": list(self.endpoint_types),
                 "refused-endpoint-types": dict(self.endpoint_refusals),
                 "actions": list(self.supported_actions),
@@ -92,8 +103,8 @@ class Switch:
 
     def check(self, graph):
         """Raise SteeringError for the first thing of ``graph`` this backend cannot carry."""
-        if any(ep.type == "gre-tunnel" for ep in graph.endpoints):
-            self._probe_gretap()
+        if any(ep.type in ("gre-tunnel", "vlan") for ep in graph.endpoints):
+            self._probe_devices()
         for ep in graph.endpoints:
             if ep.type not in self.endpoint_types:
                 why = self.endpoint_refusals.get(ep.type, "not implemented by this backend")

@@ -1,4 +1,5 @@
-"""End-points whose devices unlite makes itself: ``internal``, ``host-stack``, ``gre-tunnel``.
+"""End-points whose devices unlite makes itself: ``internal``, ``host-stack``, ``gre-tunnel``,
+and on nft and tc ``vlan``.
 
 Every backend steers devices; these end-point types have none until we make one:
 
@@ -16,6 +17,13 @@ Every backend steers devices; these end-point types have none until we make one:
   ovs backend makes an OVS tunnel port of that name on its bridge instead
   (``kernel_tunnels=False``), so nothing is made here. Either way ``local-ip`` must be an
   address of this node (``tunnel_local_dev``).
+- ``vlan`` (``vlan-id``, ``if-name``) on nft and tc (``kernel_vlans``): an 802.1Q device
+  ``ulv<hash>`` on the interface, made here where the kernel has them (``device_probe``).
+  The kernel pops the tag of what it receives on that VLAN and pushes it on what the switch
+  sends out of the device, so the backend steers it as a plain interface. The parent
+  interface itself cannot then be another end-point (its ingress hook would see the tagged
+  frames first): the node refuses that claim with 409. ovs matches and pushes the tag in
+  its flows instead; nothing is made here.
 
 Names hash the graph id, end-point id and parameters, so a changed end-point gets new devices
 beside the old ones during an update (make before break), and an unchanged one keeps its own.
@@ -28,9 +36,18 @@ from dataclasses import asdict, dataclass
 from .. import sh
 from .base import SteeringError
 
-KINDS = ("internal", "host-stack", "gre-tunnel")
+KINDS = ("internal", "host-stack", "gre-tunnel", "vlan")
 NO_GRETAP = "this kernel has no gretap devices (CONFIG_NET_IPGRE)"
-_gretap = []                   # the probe's (ok, reason), once per process
+NO_VLAN = "this kernel has no 802.1Q VLAN devices (CONFIG_VLAN_8021Q, kmod-8021q)"
+# kind → (the ``ip`` lines that make one in a scratch namespace, what it offers, why not)
+_PROBES = {
+    "gretap": (["link add ulprobe type gretap local 192.0.2.1 remote 192.0.2.2 key 1"],
+               "kernel gretap devices", NO_GRETAP),
+    "vlan": (["link add ulprobe type veth peer name ulprobe1",
+              "link add link ulprobe name ulprobe.5 type vlan id 5"],
+             "kernel 802.1Q VLAN devices", NO_VLAN),
+}
+_probed: dict[str, tuple[bool, str]] = {}     # kind → (ok, reason), once per process
 
 
 @dataclass
@@ -43,6 +60,7 @@ class EpLink:
     bridge: str | None = None
     ip: str | None = None
     tunnel: dict | None = None  # gre-tunnel: local, remote, key, ttl
+    vid: int | None = None      # vlan: the tag; ``peer`` is then the parent interface
 
     def to_dict(self):
         return asdict(self)
@@ -52,23 +70,27 @@ def _h(*parts, n=10):
     return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:n]
 
 
-def gretap_probe():
-    """(ok, reason): can this kernel make gretap devices? Tried once per process, in a
-    scratch namespace, so the probe leaves nothing in the node's."""
-    if not _gretap:
+def device_probe(kind):
+    """(ok, reason): can this kernel make ``kind`` devices ("gretap", "vlan")? Tried once
+    per process, in a scratch namespace, so the probe leaves nothing in the node's."""
+    if kind not in _probed:
+        lines, offer, missing = _PROBES[kind]
         ns = f"ul{sh.node_tag()}-probe"
         sh.ip("netns", "del", ns, check=False)          # a crashed run's
         try:
             sh.ip("netns", "add", ns)
-            sh.ip("link", "add", "ulprobe", "type", "gretap", "local", "192.0.2.1", "remote",
-                  "192.0.2.2", "key", "1", ns=ns)
-            _gretap.append((True, "kernel gretap devices"))
+            sh.ip_batch(lines, ns=ns)
+            _probed[kind] = (True, offer)
         except sh.CommandError as e:
             unknown = "Unknown device type" in e.stderr or "not supported" in e.stderr
-            _gretap.append((False, NO_GRETAP if unknown else f"gretap: {e.stderr}"))
+            _probed[kind] = (False, missing if unknown else f"{kind}: {e.stderr.strip()}")
         finally:
             sh.ip("netns", "del", ns, check=False)
-    return _gretap[0]
+    return _probed[kind]
+
+
+def gretap_probe():
+    return device_probe("gretap")
 
 
 def tunnel_local_dev(ep):
@@ -96,12 +118,13 @@ def check(graph, kernel_tunnels=True):
                 f"{ep.path}.host-stack.configuration")
 
 
-def plan(graph, scope=""):
-    """{end-point id: EpLink} for the graph's internal and host-stack end-points. ``scope``
-    (the owning tenant) keeps one tenant's internal groups apart from another's."""
+def plan(graph, scope="", kernel_vlans=False):
+    """{end-point id: EpLink} for the graph's end-points whose devices are made here (vlan
+    ones with ``kernel_vlans``). ``scope`` (the owning tenant) keeps one tenant's internal
+    groups apart from another's."""
     out = {}
     for ep in graph.endpoints:
-        if ep.type not in KINDS:
+        if ep.type not in KINDS or (ep.type == "vlan" and not kernel_vlans):
             continue
         h = _h(graph.id, ep.id, sorted(ep.params.items()))
         if ep.type == "internal":
@@ -111,6 +134,9 @@ def plan(graph, scope=""):
         elif ep.type == "host-stack":
             out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uls{h}", f"ulh{h}",
                                 ip=ep.params.get("ipv4"))
+        elif ep.type == "vlan":
+            out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"ulv{h}", ep.ifname,
+                                vid=int(ep.params["vlan-id"]))
         else:
             p = ep.params
             out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"ulr{h}", "", tunnel={
@@ -137,6 +163,10 @@ def create(links, kernel_tunnels=True):
         if ln.kind == "gre-tunnel":
             if kernel_tunnels:
                 lines += _gretap_lines(ln)
+            continue
+        if ln.kind == "vlan":
+            lines += [f"link add link {ln.peer} name {ln.dev} type vlan id {ln.vid}",
+                      f"link set {ln.dev} addrgenmode none", f"link set {ln.dev} up"]
             continue
         if ln.bridge and ln.bridge not in bridges and not sh.link_exists(ln.bridge):
             bridges.add(ln.bridge)

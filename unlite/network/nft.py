@@ -48,9 +48,6 @@ def _ip_net(value, mask, path):
 
 class NftSwitch(Switch):
     name = "nft"
-    endpoint_refusals = {
-        "vlan": "nftables can match a VLAN tag but cannot pop or push one",
-    }
     unsupported_fields = {
         "ipv6_nd_target": "nftables has no neighbour-discovery target match",
         "ipv6_nd_sll": "nftables has no neighbour-discovery option match",
@@ -59,6 +56,9 @@ class NftSwitch(Switch):
         "mpls_tc": "nftables cannot match MPLS traffic classes in netdev ingress here",
     }
     kernel_gretap = True
+    kernel_vlan = True
+    vlan_refusal = "nftables cannot pop or push a VLAN tag, so a vlan end-point is an 802.1Q " \
+        "device, and {why}"
 
     @classmethod
     def probe(cls):

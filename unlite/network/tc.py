@@ -6,17 +6,19 @@ Paper Table I on tc:
 - rule  = one ``u32`` filter per flow rule, ``pref`` = its rank in priority order, actions
           ``mirred egress mirror`` to all outputs but the last and ``mirred egress redirect``
           to the last; packet/byte counters are the mirred action's statistics;
-- default drop = a last filter (``pref 50000``, matches everything) that redirects to the
-          node's *drop sink*: a veth whose peer sits in an empty namespace (no address, no
-          forwarding), where the kernel discards whatever arrives. tc's own drop action
-          (``gact``) is absent from many kernels, this one included; the sink gives the same
-          big-switch semantics with ``mirred`` alone, and counts what it drops.
+- default drop = a last filter (``pref 50000``, matches everything) with tc's own drop
+          action (``gact``, kmod-sched-core) where the kernel has it (probed at start);
+          where it has not (many kernels, this machine's included), one that redirects to
+          the node's *drop sink*: a veth whose peer sits in an empty namespace (no address,
+          no forwarding), where the kernel discards whatever arrives: the same big-switch
+          semantics with ``mirred`` alone.
 
 The classifier is ``flower`` where the kernel has it (probed at start, reported in
 /capabilities) and ``u32`` otherwise (flower is missing from many router kernels, and from
 this one). u32 matches fixed offsets: IPv4 L4 fields assume no IP options, IPv6 ones no
 extension headers; VLAN tags are invisible to it (the kernel moves them into packet
-metadata before ingress), so ``vlan_*`` fields and ``vlan`` end-points are refused.
+metadata before ingress), so ``vlan_*`` fields are refused; ``vlan`` end-points are 802.1Q
+devices (``endpoints``), steered as plain interfaces.
 
 Changes go through one ``tc -batch`` exec. tc has no transactions: a device whose rules
 change gets its rule filters replaced while the sink filter stays, so during the swap its
@@ -83,10 +85,9 @@ _PROTO_NAMES = {(6, 0x0800): "tcp", (17, 0x0800): "udp", (132, 0x0800): "sctp",
 class TcSwitch(Switch):
     name = "tc"
     kernel_gretap = True
-    endpoint_refusals = {
-        "vlan": "u32 cannot see VLAN tags and this kernel has no tc vlan action to pop or "
-                "push them",
-    }
+    kernel_vlan = True
+    vlan_refusal = "unlite's tc filters do not pop or push VLAN tags, so a vlan end-point is " \
+        "an 802.1Q device, and {why}"
     unsupported_fields = {
         "vlan_id": "u32 cannot see VLAN tags (the kernel keeps them in packet metadata)",
         "vlan_pcp": "u32 cannot see VLAN tags (the kernel keeps them in packet metadata)",
@@ -104,12 +105,14 @@ class TcSwitch(Switch):
         "mpls_label": "not implemented with flower", "mpls_tc": "not implemented with flower",
     }
 
-    def __init__(self, classifier=None):
+    def __init__(self, classifier=None, drop=None):
         self.classifier = classifier or type(self).classifier_found
+        self.drop = drop or type(self).drop_found
         if self.classifier == "flower":
             self.unsupported_fields = {**self.unsupported_fields, **self.flower_refusals}
 
     classifier_found = "u32"
+    drop_found = "sink"
 
     @classmethod
     def probe(cls):
@@ -131,15 +134,31 @@ class TcSwitch(Switch):
                 cls.classifier_found = "flower"
             except sh.CommandError:
                 cls.classifier_found = "u32"
-            return True, (f"clsact + {cls.classifier_found} + mirred "
-                          "(drop via a sink namespace)")
+            try:
+                sh.run(["tc", "filter", "add", "dev", a, "ingress", "pref", "3", "protocol",
+                        "all", "u32", "match", "u32", "0", "0", "action", "drop"], timeout=5)
+                cls.drop_found = "gact"
+            except sh.CommandError:
+                cls.drop_found = "sink"
+            return True, f"clsact + {cls.classifier_found} + mirred ({cls._drop_text()})"
         except sh.CommandError as e:
             return False, f"tc: {e.stderr or e}"
         finally:
             sh.ip("link", "del", a, check=False)
 
+    @classmethod
+    def _drop_text(cls, drop=None):
+        return "drop by gact" if (drop or cls.drop_found) == "gact" else \
+            "drop via a sink namespace"
+
+    def _drop_action(self):
+        return "action drop" if self.drop == "gact" else \
+            f"action mirred egress redirect dev {SINK_DEV}"
+
     # -- node-wide: the drop sink --------------------------------------------------------------
     def setup(self):
+        if self.drop == "gact":
+            return          # (a previous run's sink stays while its graphs point at it)
         ns = sink_ns()
         if os.path.exists(f"/run/netns/{ns}") and sh.link_exists(SINK_DEV):
             return                  # a previous run's: its graphs' filters point at it
@@ -157,7 +176,8 @@ class TcSwitch(Switch):
             sh.ip("link", "del", SINK_DEV, check=False)
 
     def features(self):
-        return {**super().features(), "classifier": self.classifier, "drop": "sink namespace"}
+        return {**super().features(), "classifier": self.classifier,
+                "drop": "gact" if self.drop == "gact" else "sink namespace"}
 
     # -- compile ---------------------------------------------------------------------------------
     def rule_text(self, rule, attach):
@@ -298,7 +318,7 @@ class TcSwitch(Switch):
     def _port(self, dev, rules):
         return [f"qdisc add dev {dev} clsact",
                 f"filter add dev {dev} ingress pref {SINK_PREF} protocol all u32 match u32 0 0 "
-                f"action mirred egress redirect dev {SINK_DEV}"] + self._install(dev, rules)
+                f"{self._drop_action()}"] + self._install(dev, rules)
 
     def apply(self, graph_id, old, new):
         lines = []
