@@ -21,7 +21,8 @@ DATA = Path(__file__).resolve().parent / "data"
 CATALOG = ROOT / "build" / "nnf"
 
 
-ROOT_FIXTURES = {"gateway", "backend", "daemon", "make_daemon", "lab"}   # "lab": test_package
+ROOT_FIXTURES = {"gateway", "backend", "daemon", "make_daemon", "lab",   # "lab": test_package
+                 "scratch_port", "direct"}                  # test_steering, test_ipsec
 
 
 def pytest_collection_modifyitems(items):
@@ -36,10 +37,11 @@ def pytest_collection_modifyitems(items):
 def pytest_terminal_summary(terminalreporter):
     """Say which kernel features this run had, so a reader knows what host or VM covered."""
     if netlab._found:
+        datapath = netlab.ovs_datapath()
         where = "the kernel lab (make test-kernel)" if netlab.KERNEL_LAB else "this host"
         have = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in sorted(netlab._found.items()))
         terminalreporter.write_line(f"kernel features on {where}, {os.uname().release}: {have}; "
-                                    f"OVS datapath {netlab.ovs_datapath()}")
+                                    f"OVS datapath {datapath}")
 
 
 class Gateway:

@@ -163,7 +163,10 @@ def test_tunnel_carries_traffic_and_the_wan_sees_only_esp(fig4, make_daemon, tmp
     received = tmp_path / "sink.bin"
     received.touch()
     lab.spawn(fig.sink, "python3", "-c", SINK_SERVER, received)
-    wan = Capture(lab, fig.vpn, "eth0", tmp_path / "wan.pcap")          # CPE ↔ VPN server
+    # the WAN as it leaves the CPE: its eth1. (Not the server's eth0: with kernel ESP the
+    # kernel hands what it decrypts in tunnel mode back in on that device, so a capture
+    # there shows the inner packets too.)
+    wan = Capture(lab, fig.gw, "eth1", tmp_path / "wan.pcap")           # CPE ↔ VPN server
     clear = Capture(lab, fig.sink, "eth0", tmp_path / "sink.pcap")      # VPN server ↔ sink
 
     d = make_daemon()

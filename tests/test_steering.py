@@ -146,13 +146,19 @@ def _tag_actions_graph():
 
 
 def test_push_and_pop_vlan_actions(gateway, daemon):
+    """ovs in its flows; tc with flower and act_vlan (a router's kernel, ``make
+    test-kernel``); nft cannot."""
     gw, d = gateway, daemon
-    if gw.backend != "ovs":
+    tc_can = netlab.kernel_has("flower") and netlab.kernel_has("act_vlan")
+    if gw.backend == "nft" or (gw.backend == "tc" and not tc_can):
         with pytest.raises(netlab.ApiError) as e:
             d.api("PUT", "/NF-FG/t", _tag_actions_graph())
         assert e.value.status == 422, e.value.body
         assert e.value.body["path"].startswith("$.forwarding-graph.big-switch.flow-rules[")
         assert netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True) == netlab.EMPTY
+        if gw.backend == "tc":
+            assert "act_vlan" in e.value.body["error"], e.value.body
+            netlab.need_kernel("flower", "act_vlan")
         return
     assert d.api("PUT", "/NF-FG/t", _tag_actions_graph())[0] == 201
     # only VLAN 30 matches the way back
@@ -291,6 +297,43 @@ def scratch_port():
         yield ns
     finally:
         netlab.sh("ip", "netns", "del", ns, check=False)
+
+
+def test_tc_vlan_filters_parse(scratch_port):
+    """flower with act_vlan: VLAN matches (the inner ether type after the tag) and push/pop
+    actions in their order become filters tc takes (loaded where the kernel has them)."""
+    from unlite.model import parse_graph
+    from unlite.network import Attach
+    from unlite.network.tc import TcSwitch
+    sw = TcSwitch(classifier="flower", vlan_action=True)
+    out = [{"output_to_port": "endpoint:b"}]
+    rules = [({"vlan_id": 30}, [{"pop_vlan": True}] + out),
+             ({"vlan_id": 30, "vlan_pcp": 5, "ipv4_dst": "10.0.0.1", "protocol": "6",
+               "dest_port": "80"}, [{"pop_vlan": True}] + out),
+             ({}, [{"output_to_port": "endpoint:a"}, {"push_vlan": "7"}] + out)]
+    g = parse_graph({"forwarding-graph": {"id": "t", "end-points": [
+        {"id": "a", "type": "interface", "interface": {"if-name": "a0"}},
+        {"id": "b", "type": "interface", "interface": {"if-name": "b0"}}],
+        "big-switch": {"flow-rules": [
+            {"id": f"v{i}", "priority": 10, "match": {"port_in": "endpoint:a", **m},
+             "actions": acts} for i, (m, acts) in enumerate(rules)]}}})
+    sw.check(g)
+    attach = {"endpoint:a": Attach("a0"), "endpoint:b": Attach("b0")}
+    specs = [sw.rule_text(r, attach) for r in g.rules]
+    assert specs[0].startswith("protocol 802.1Q flower vlan_id 30 action vlan pop action mirred")
+    assert "vlan_prio 5 vlan_ethtype 0x0800 ip_proto tcp" in specs[1], specs[1]
+    assert specs[2].endswith("action mirred egress mirror dev a0 action vlan push id 7 "
+                             "action mirred egress redirect dev b0"), specs[2]
+    loads = netlab.kernel_has("flower") and netlab.kernel_has("act_vlan")
+    for pref, spec in enumerate(specs, 1):
+        p = subprocess.run(["tc", "-n", scratch_port, "filter", "add", "dev", "a0", "ingress",
+                            "pref", str(pref), *spec.split()], capture_output=True, text=True)
+        if loads:
+            assert p.returncode == 0, (spec, p.stderr)
+        else:
+            assert p.returncode and "not found" in p.stderr, (spec, p.stderr)
+    assert TcSwitch(classifier="flower", vlan_action=False).unsupported_fields["vlan_id"]
+    assert "pop_vlan" not in TcSwitch(classifier="u32", vlan_action=True).supported_actions
 
 
 @pytest.mark.parametrize("classifier", ["u32", "flower"])

@@ -13,6 +13,9 @@ to source and server. Measured, each ``--runs`` times (default 10, as in the pap
         busy share (source, sink and server share these cores too);
 - (ii)  RAM: PSS (and RSS) of the NF's processes, and of the unlite daemon;
 - (iii) NF image: the packed ``.tgz`` from ``build/nnf``;
+- the IPsec client on each ESP datapath this kernel offers (``--esp``): kernel ESP (XFRM, a
+  router's kernel; ``make bench-paper-kernel`` runs this under a full kernel in a VM) and
+  kernel-libipsec (userspace ESP over TUN, in UDP 4500), side by side with their ratio;
 - (iv)  start: deploying the 1-NF graph through the REST API (PUT → 201) vs launching the
         NF's start script directly in a namespace that already has its ports — the cost
         unlite adds (paper: 727 ms NNF vs 154 ms baseline = 573 ms); also the time until a
@@ -157,13 +160,16 @@ def memory_kb(pids):
 
 # -- one NF --------------------------------------------------------------------------------------
 class PaperBench:
-    def __init__(self, kind, runs, duration, work):
-        self.kind, self.runs, self.duration = kind, runs, duration
-        self.work = work / kind
-        self.res = {"nf": L.Fig4.NF[kind]}
+    def __init__(self, kind, runs, duration, work, esp=None):
+        self.kind, self.runs, self.duration, self.esp = kind, runs, duration, esp
+        self.work = work / (f"{kind}-{esp}" if esp else kind)
+        self.res = {"nf": L.Fig4.NF[kind] + (f" ({esp})" if esp else "")}
+        # the NF's choice forced, and the VPN server's datapath the same
+        self.env = {"IPSEC_BACKEND": esp} if esp else {}
 
     def log(self, msg):
-        print(f"  [{self.kind}] {msg}", file=sys.stderr, flush=True)
+        print(f"  [{self.kind}{' ' + self.esp if self.esp else ''}] {msg}", file=sys.stderr,
+              flush=True)
 
     def run(self):
         self.start_times()
@@ -195,16 +201,16 @@ class PaperBench:
                 if ip:                       # what unlite does with the graph's unify-ip
                     netlab.sh("ip", "-n", nf, "addr", "add", ip, "dev", ifname)
             if self.kind == "ipsec":
-                fig.vpn_server(self.work / "vpn")
-                dfig.vpn_server(self.work / "vpn-direct")
+                fig.vpn_server(self.work / "vpn", self.esp)
+                dfig.vpn_server(self.work / "vpn-direct", self.esp)
             daemon = netlab.Daemon(fig.gw, self.work / "daemon", CATALOG).start()
             probe, dprobe = Prober(fig.src), Prober(dfig.src)
             probes += [probe, dprobe]
-            graph = fig.graph("paper", self.kind)
+            graph = fig.graph("paper", self.kind, **self.env)
             rundir = self.work / "direct-run"
             rundir.mkdir(parents=True)
             env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "UNLITE_RUN_DIR": str(rundir),
-                   **dfig.graph_env()}
+                   **dfig.graph_env(), **self.env}
             argv = ["ip", "netns", "exec", nf, "/bin/sh"]
             args = ["G", "NF", "2", "eth0", "eth1"]
             pkg = ROOT / "nnf" / L.Fig4.NF[self.kind]
@@ -255,9 +261,9 @@ class PaperBench:
         try:
             fig = L.Fig4.build(lab, self.kind)
             if self.kind == "ipsec":
-                fig.vpn_server(self.work / "vpn2")
+                fig.vpn_server(self.work / "vpn2", self.esp)
             daemon = netlab.Daemon(fig.gw, self.work / "daemon2", CATALOG).start()
-            daemon.api("PUT", "/NF-FG/paper", fig.graph("paper", self.kind))
+            daemon.api("PUT", "/NF-FG/paper", fig.graph("paper", self.kind, **self.env))
             st = daemon.api("GET", "/NF-FG/status/paper")[1]
             nf_ns = st["VNFs"][0]["netns"]
             self.res["implementation"] = st["VNFs"][0]["implementation"]
@@ -335,8 +341,8 @@ def f1(x):
 
 
 def table(res, meta):
-    by = {r["kind"]: r for r in res}
-    ip = by.get("ipsec")
+    ips = [r for r in res if r["kind"] == "ipsec"]
+    ip = ips[-1] if ips else None               # libipsec's, when both ran
     lines = ["# The paper's Table IV, reproduced on this machine", "",
              f"`make bench-paper` ({Path(__file__).name}), {meta['when']} · {meta['machine']} · "
              f"{meta['runs']} runs per figure: means here, min / median / max below · "
@@ -369,7 +375,17 @@ def table(res, meta):
               "initiating; unlite steers the graph before it runs start, so the IKE exchange "
               "begins at once. \"PUT → first ping answered\" below adds the IKE exchange to "
               "the deploy, as \"direct start → first ping\" does to the direct start.", ""]
-    if ip:
+    by = {r.get("datapath"): r for r in ips}
+    if len(by) == 2:
+        k, u = by["kernel ESP"], by["kernel-libipsec"]
+        per = lambda r: r["cpe_cpu"]["mean"] / max(r["mbps"]["mean"], 1e-9)  # noqa: E731
+        lines += [f"**Kernel ESP vs kernel-libipsec**, same machine, same run: throughput "
+                  f"{k['mbps']['mean'] / max(u['mbps']['mean'], 1e-9):.2f}×, CPE CPU per "
+                  f"Mbit/s {per(k) / max(per(u), 1e-9):.2f}×, NF RAM "
+                  f"{k['nf_pss_mb']['mean']:.1f} vs {u['nf_pss_mb']['mean']:.1f} MB; start "
+                  f"{k['deploy_ms']['mean']:.0f} vs {u['deploy_ms']['mean']:.0f} ms. The "
+                  "paper's Table IV measured the kernel path.", ""]
+    if ip and ip.get("tun_mtu"):
         lines += [f"MSS {L.MSS} = kernel-libipsec's TUN MTU (here: {ip['tun_mtu']}) − 40: "
                   "each ESP-in-UDP packet is 1472 bytes on the 1500-byte WAN link; IPv4 "
                   "fragments counted during the runs: "
@@ -413,6 +429,9 @@ def main():
     p.add_argument("--duration", type=int, default=3, help="iperf3 seconds per run (default 3)")
     p.add_argument("--nf", action="append", choices=KINDS, help="only these NFs")
     p.add_argument("--out", type=Path, default=OUT, help="results folder (results/paper)")
+    p.add_argument("--esp", choices=("auto", "kernel", "libipsec", "both"), default="auto",
+                   help="the IPsec client's ESP datapath: auto = both where this kernel has "
+                        "ESP, else libipsec")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench-paper: needs root (namespaces)")
@@ -426,12 +445,19 @@ def main():
     t0 = time.monotonic()
     print(f"bench-paper: {', '.join(kinds)}; {a.runs} runs each, iperf3 {a.duration} s "
           "(takes a few minutes)…", file=sys.stderr)
+    esps = {"both": ["kernel", "libipsec"], "kernel": ["kernel"], "libipsec": ["libipsec"],
+            "auto": ["kernel", "libipsec"] if L.esp_datapath() == "kernel" else ["libipsec"]
+            }[a.esp]
+    if "kernel" in esps and L.esp_datapath() != "kernel":
+        sys.exit("bench-paper: this kernel has no ESP (XFRM): make bench-paper-kernel runs "
+                 "the IPsec client under a full kernel")
     res = []
     try:
         for k in kinds:
-            r = PaperBench(k, a.runs, a.duration, work).run()
-            r["kind"] = k
-            res.append(r)
+            for esp in esps if k == "ipsec" else [None]:
+                r = PaperBench(k, a.runs, a.duration, work, esp).run()
+                r["kind"] = k
+                res.append(r)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     meta = {"when": time.strftime("%Y-%m-%d"), "runs": a.runs, "duration": a.duration,

@@ -214,8 +214,8 @@ class Fig4:
                 {"id": f"r{i}", "priority": 10, "match": {"port_in": a},
                  "actions": [{"output_to_port": b}]} for i, (a, b) in enumerate(pairs)]}}}
 
-    def vpn_server(self, workdir):
-        return VpnServer(self.lab, self.vpn, workdir, self.psk).start()
+    def vpn_server(self, workdir, datapath=None):
+        return VpnServer(self.lab, self.vpn, workdir, self.psk, datapath).start()
 
 
 STRONGSWAN_CONF = """\

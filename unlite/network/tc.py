@@ -100,19 +100,31 @@ class TcSwitch(Switch):
 
     flower_refusals = {
         "ipv6_flabel": "flower has no IPv6 flow label key",
-        "vlan_id": "VLAN steering needs tc's vlan action (pop/push), not used by unlite",
-        "vlan_pcp": "VLAN steering needs tc's vlan action (pop/push), not used by unlite",
         "mpls_label": "not implemented with flower", "mpls_tc": "not implemented with flower",
     }
+    no_act_vlan = {
+        "vlan_id": "VLAN steering needs tc's vlan action (act_vlan, kmod-sched), absent here",
+        "vlan_pcp": "VLAN steering needs tc's vlan action (act_vlan, kmod-sched), absent here",
+    }
 
-    def __init__(self, classifier=None, drop=None):
+    def __init__(self, classifier=None, drop=None, vlan_action=None):
         self.classifier = classifier or type(self).classifier_found
         self.drop = drop or type(self).drop_found
+        self.vlan_action = type(self).vlan_action_found if vlan_action is None else vlan_action
         if self.classifier == "flower":
-            self.unsupported_fields = {**self.unsupported_fields, **self.flower_refusals}
+            fields = {k: v for k, v in self.unsupported_fields.items()
+                      if k not in ("vlan_id", "vlan_pcp")}
+            self.unsupported_fields = {**fields, **self.flower_refusals,
+                                       **({} if self.vlan_action else self.no_act_vlan)}
+            if self.vlan_action:     # flower sees the tag; act_vlan pushes and pops it
+                self.supported_actions = ("output", "push_vlan", "pop_vlan")
+        if "pop_vlan" not in self.supported_actions:
+            self.action_refusal = ("pushing and popping VLAN tags needs the flower classifier "
+                                   "and tc's vlan action (act_vlan)")
 
     classifier_found = "u32"
     drop_found = "sink"
+    vlan_action_found = False
 
     @classmethod
     def probe(cls):
@@ -140,6 +152,13 @@ class TcSwitch(Switch):
                 cls.drop_found = "gact"
             except sh.CommandError:
                 cls.drop_found = "sink"
+            try:
+                sh.run(["tc", "filter", "add", "dev", a, "ingress", "pref", "4", "protocol",
+                        "all", "u32", "match", "u32", "0", "0", "action", "vlan", "push", "id",
+                        "5", *act.split()], timeout=5)
+                cls.vlan_action_found = True
+            except sh.CommandError:
+                cls.vlan_action_found = False
             return True, f"clsact + {cls.classifier_found} + mirred ({cls._drop_text()})"
         except sh.CommandError as e:
             return False, f"tc: {e.stderr or e}"
@@ -177,7 +196,8 @@ class TcSwitch(Switch):
 
     def features(self):
         return {**super().features(), "classifier": self.classifier,
-                "drop": "gact" if self.drop == "gact" else "sink namespace"}
+                "drop": "gact" if self.drop == "gact" else "sink namespace",
+                "vlan-action": bool(self.vlan_action and self.classifier == "flower")}
 
     # -- compile ---------------------------------------------------------------------------------
     def rule_text(self, rule, attach):
@@ -188,9 +208,20 @@ class TcSwitch(Switch):
 
     @staticmethod
     def _actions(rule, attach):
-        outs = [a.dev for a in outputs(rule, attach)]
-        return [f"action mirred egress mirror dev {d}" for d in outs[:-1]] + \
-               [f"action mirred egress redirect dev {outs[-1]}"]
+        """The rule's actions in order: ``vlan push``/``pop`` (act_vlan) where they stand,
+        a ``mirred mirror`` per output but the last, which is a ``redirect``."""
+        last = len(outputs(rule, attach))
+        out, n = [], 0
+        for a in rule.actions:
+            if a.kind == "push_vlan":
+                out.append(f"action vlan push id {a.vlan}")
+            elif a.kind == "pop_vlan":
+                out.append("action vlan pop")
+            else:
+                n += 1
+                how = "redirect" if n == last else "mirror"
+                out.append(f"action mirred egress {how} dev {attach[str(a.port)].dev}")
+        return out
 
     def _flower_text(self, rule, attach):
         """Flower keys are named, not offsets: no assumption about IP options."""
@@ -227,6 +258,11 @@ class TcSwitch(Switch):
             if key in f:
                 k.append(f"{name} {f[key]}")
         ptxt = "all" if proto is None else f"0x{proto:04x}"
+        if "vlan_id" in f or "vlan_pcp" in f:     # the tag first, then what it carries
+            v = [f"vlan_id {f['vlan_id']}"] if "vlan_id" in f else []
+            v += [f"vlan_prio {f['vlan_pcp']}"] if "vlan_pcp" in f else []
+            v += [f"vlan_ethtype {ptxt}"] if proto is not None else []
+            k, ptxt = v + k, "802.1Q"
         return " ".join([f"protocol {ptxt} flower"] + k + self._actions(rule, attach))
 
     def _u32_text(self, rule, attach):
