@@ -137,6 +137,12 @@ def test_uci_values_are_checked_like_flags(tmp_path):
     assert any("no 'config unlite' section" in x for x in w)
     with pytest.raises(uci.UciError, match="at least 16 characters"):
         serve_args(tmp_path, "config tenant 'bob'\n\tlist token 'short'\n")
+    # the unix socket's caller was called 'admin': a tenant of that name would own root's
+    # graphs of older versions (issue 15)
+    with pytest.raises(uci.UciError, match=r"unlite:3: tenant 'admin': the name 'admin' is "
+                                           r"reserved .* rename the section"):
+        serve_args(tmp_path, f"config tenant 'bob'\n\tlist token '{t1}'\nconfig tenant "
+                             f"'admin'\n\tlist token '{t3}'\n\toption admin '0'\n")
 
 
 def test_serve_with_a_broken_uci_file_exits_2_naming_the_line(tmp_path):

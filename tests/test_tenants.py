@@ -1,12 +1,17 @@
 """Tenants: tokens, own graphs only, allowed interfaces only — for API calls and packets."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 import netlab
 from conftest import ALICE, BOB, TWO_TENANTS_UCI, bridge_graph
+from unlite.ubus import rpcd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
 
@@ -29,6 +34,20 @@ def tenanted(gateway, make_daemon, tmp_path):
     conf = tmp_path / "unlite.uci"
     conf.write_text(UCI)
     return make_daemon(extra=("--uci", str(conf)))
+
+
+@pytest.fixture
+def with_socket(gateway, make_daemon, tmp_path):
+    """The tenanted daemon with its unix socket (root's way in: rpcd, LuCI); ``root(method,
+    path, body)`` calls it there."""
+    conf = tmp_path / "unlite.uci"
+    conf.write_text(UCI)
+    work = Path(tempfile.mkdtemp(prefix="ult-", dir="/tmp"))     # a short socket path
+    d = make_daemon(extra=("--uci", str(conf), "--socket", str(work / "u.sock")))
+    d.root = lambda method, path, body=None: rpcd.http(
+        str(work / "u.sock"), method, path, json.dumps(body).encode() if body else b"")
+    yield d
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _err(d, *args, **kw):
@@ -119,3 +138,43 @@ def test_event_stream_shows_a_tenant_only_its_own_graphs(tenanted):
     seen = [data for _, data in events]
     assert [(e["id"], e["event"]) for e in seen] == [("a", "deploying"), ("a", "created"),
                                                      ("a", "deleting"), ("a", "deleted")]
+
+
+def test_root_is_an_identity_that_no_tenant_name_stands_for(gateway, with_socket):
+    """Root's graphs (unix socket) are nobody's: no owner record naming it, so no tenant
+    lists, reads or deletes them or joins their internal groups, and an older version's
+    owner record 'admin' is root's (issue 15)."""
+    gw, d = gateway, with_socket
+    gw.addr(0, "10.21.0.1/24")
+    gw.addr(2, "10.21.0.2/24")
+    internal = {"id": "ep1", "type": "internal", "internal": {"internal-group": "x"}}
+    r = bridge_graph("r", ("eth2", "eth3"))
+    r["forwarding-graph"]["end-points"][1] = internal
+    assert d.root("PUT", "/NF-FG/r", r)[0] == 201
+    owners = d.workdir / "state" / "owners"
+    assert not (owners / "r.json").exists(), "root's graph has an owner name"
+    a = bridge_graph("a", ("eth0", "eth1"))
+    a["forwarding-graph"]["end-points"][1] = internal
+    assert d.api("PUT", "/NF-FG/a", a, token=ALICE)[0] == 201
+    assert not gw.ping(0, "10.21.0.2", count=2), "alice reached root's group 'x'"
+    ids = lambda t: [g["id"] for g in d.api("GET", "/graphs", token=t)[1]["graphs"]]  # noqa: E731
+    assert ids(ALICE) == ["a"] and ids(BOB) == []
+    for tok in (ALICE, BOB):
+        assert _err(d, "GET", "/NF-FG/r", token=tok).status == 404
+        assert _err(d, "DELETE", "/NF-FG/r", token=tok).status == 404
+    assert [g["id"] for g in d.root("GET", "/graphs")[1]["graphs"]] == ["a", "r"]
+    # an owner record of an older version: 'admin' was root's name; still root's
+    (owners / "r.json").write_text(json.dumps({"tenant": "admin"}))
+    assert ids(ALICE) == ["a"]
+    assert d.root("DELETE", "/NF-FG/r")[0] == 204
+    d.api("DELETE", "/NF-FG/a", token=ALICE)
+
+
+def test_a_tenant_named_admin_does_not_start(gateway, tmp_path):
+    conf = tmp_path / "unlite.uci"
+    conf.write_text(UCI + "\nconfig tenant 'admin'\n\tlist token 'admin-token-0123456789'\n"
+                          "\toption admin '0'\n")
+    d = netlab.Daemon(gateway.ns, tmp_path / "d", extra=("--uci", str(conf)))
+    with pytest.raises(RuntimeError, match="'admin' is reserved"):
+        d.start()
+    d.stop()

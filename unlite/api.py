@@ -25,7 +25,7 @@ from .httpd import MAX_BODY
 from .model import ModelError
 from .network import SteeringError
 from .node import NodeError
-from .tenants import ADMIN
+from .tenants import ROOT
 
 log = logging.getLogger("unlite.api")
 
@@ -80,7 +80,8 @@ PUBLIC = ("/healthz", "/openapi.json", "/login", "/ui")
 class AuthPlugin:
     """With tenants configured, find the caller's tenant from ``X-Auth-Token`` or
     ``Authorization: Bearer`` (401 without a valid one) and keep it in the request for the
-    routes (``tenant()``). Calls over the unix socket (root only) act as admin."""
+    routes (``tenant()``). The unix socket's caller (the file is 0600: root) is ``ROOT``, an
+    identity no token or tenant name can stand for."""
     name, api = "unlite-auth", 2
 
     def __init__(self, tenants):
@@ -89,12 +90,10 @@ class AuthPlugin:
     def apply(self, callback, route):
         def wrapper(*args, **kwargs):
             env = bottle.request.environ
-            env["unlite.tenant"] = None
-            if self.tenants.enabled:
+            env["unlite.tenant"] = ROOT if env.get("REMOTE_ADDR") == "unix" else None
+            if self.tenants.enabled and env["unlite.tenant"] is None:
                 path = bottle.request.path
-                if env.get("REMOTE_ADDR") == "unix":
-                    env["unlite.tenant"] = ADMIN
-                elif not any(path == p or path.startswith(p + "/") for p in PUBLIC):
+                if not any(path == p or path.startswith(p + "/") for p in PUBLIC):
                     # the raw header values: Bottle's get_header() fails on non-UTF-8 bytes
                     auth = env.get("HTTP_AUTHORIZATION", "")
                     token = env.get("HTTP_X_AUTH_TOKEN", "").strip() or (

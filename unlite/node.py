@@ -38,7 +38,7 @@ from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
 from .events import Events
-from .tenants import Tenants
+from .tenants import LEGACY_ROOT, Tenants, owner_of
 from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, control, endpoints
 from .network.endpoints import EpLink
@@ -97,14 +97,15 @@ class Node:
         except CorruptFile as e:            # nobody's: only the admin sees it (set aside at start)
             log.error("%s", e)
             return "(unreadable owner record)"
-        return rec.get("tenant") if rec else None
+        name = rec.get("tenant") if rec else None
+        return None if name == LEGACY_ROOT else name   # older versions' root (tenants.py)
 
     def _visible(self, gid, tenant):
         if tenant is None or tenant.admin:
             return True
         c = self.changes.get(gid)
         owner = self._owner(gid) or (c.tenant if c and c.new else None)
-        return owner == tenant.name
+        return owner is not None and owner == tenant.owner
 
     def _exists(self, gid):
         """Deployed, stored but failed, or being deployed for the first time."""
@@ -116,7 +117,8 @@ class Node:
         error carries the graph's last change (a first deploy that failed) for its owner."""
         if not (self._exists(gid) and self._visible(gid, tenant)):
             c = self.changes.get(gid)
-            seen = c and (tenant is None or tenant.admin or c.tenant == tenant.name)
+            seen = c and (tenant is None or tenant.admin
+                          or (c.tenant is not None and c.tenant == tenant.owner))
             raise NodeError(f"no graph '{gid}'", status=404,
                             extra={"change": c.to_dict()} if seen else None)
 
@@ -318,7 +320,7 @@ class Node:
         """Deploy or update graph ``gid``. Returns True when it was created."""
         validate_id(gid, "$.id (URL)", "graph id")
         self._check_owner(gid, tenant)               # before any record of the attempt
-        change = self.changes.begin(gid, "put", tenant.name if tenant else None,
+        change = self.changes.begin(gid, "put", owner_of(tenant),
                                     new=not self._exists(gid))
         try:
             graph = parse_graph(doc, gid)
@@ -336,11 +338,15 @@ class Node:
         self._check_tenant(graph, tenant)
         change.new = old is None and gid not in self.failed
         self.changes.running(change)
-        # a new graph gets its caller as owner (over any stale record a crash left)
-        new_owner = tenant is not None and old is None and gid not in self.failed
+        # a new graph gets its caller as owner (over any stale record a crash left); root's
+        # graphs are nobody's
+        new_graph = old is None and gid not in self.failed
+        new_owner = new_graph and owner_of(tenant) is not None
         try:
             if new_owner:                  # before the deploy: it scopes internal groups
-                self.store.owners.put(gid, {"tenant": tenant.name})    # (and the events)
+                self.store.owners.put(gid, {"tenant": tenant.owner})   # (and the events)
+            elif new_graph:
+                self.store.owners.delete(gid)
             self._publish(gid, "graph", {"id": gid, "event": change.progress(),
                                          "status": "complete" if old else "absent"})
             self._deploy(graph, old)
@@ -359,7 +365,7 @@ class Node:
 
     def delete(self, gid, tenant=None):
         self._must_see(gid, tenant)
-        change = self.changes.begin(gid, "delete", tenant.name if tenant else None)
+        change = self.changes.begin(gid, "delete", owner_of(tenant))
         try:
             with self.lock:
                 self._delete(gid, tenant, change)

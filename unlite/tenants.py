@@ -10,8 +10,13 @@ session token (the UN's way), valid for ``SESSION_TTL``.
 A tenant sees and changes only its own graphs (others' do not exist for it: 404), steers
 only the interfaces it is given (``list interface``; none listed = none), cannot use the
 node's own stack (``host-stack`` end-points), and its ``internal`` groups are its own. An
-admin tenant sees everything. Calls over the daemon's unix socket (mode 0600: root only,
-the rpcd plugin) act as admin.
+admin tenant sees everything.
+
+Calls over the daemon's unix socket (mode 0600: root only, the rpcd plugin) and the daemon's
+ubus object are ``ROOT``: an identity, not a name. Its graphs have no owner record, so no
+tenant, whatever its name, can own, list or join them (their ``internal`` groups are the
+node's). ``admin`` is refused as a tenant name (``RESERVED``): it is what older versions
+called the socket's caller, and their owner records saying ``admin`` are root's.
 """
 from __future__ import annotations
 
@@ -31,12 +36,28 @@ class Tenant:
     tokens: tuple[str, ...] = ()
     interfaces: tuple[str, ...] | None = ()   # None: any interface
     admin: bool = False
+    root: bool = False              # the unix socket's caller: no tenant can be it
 
     def may_use(self, ifname):
         return self.admin or self.interfaces is None or ifname in self.interfaces
 
+    @property
+    def owner(self):
+        """What an owner record says for a graph this caller makes: its name, or None for
+        root (root's graphs are nobody's: no record)."""
+        return None if self.root else self.name
 
-ADMIN = Tenant("admin", admin=True, interfaces=None)     # no tenancy, or the unix socket
+
+# The unix socket's and the ubus object's caller. Its name is not a UCI section name (those
+# are letters, digits and '_'), and it is never compared: ``root`` is.
+ROOT = Tenant("(root)", admin=True, interfaces=None, root=True)
+LEGACY_ROOT = "admin"             # the socket's caller's name in older owner records
+RESERVED = (LEGACY_ROOT,)
+
+
+def owner_of(tenant):
+    """The owner a change by ``tenant`` (None: no tenancy) records."""
+    return tenant.owner if tenant is not None else None
 
 
 class Tenants:

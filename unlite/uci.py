@@ -178,6 +178,7 @@ def apply_serve_args(a):
             if dest == "socket" and not value:
                 value = None                          # '' : no unix socket
         setattr(a, dest, value)
+    from .tenants import RESERVED       # here: the rpcd plugin reads UCI without dataclasses
     tenants = {}
     for s in sections:
         if s.type != "tenant":
@@ -188,6 +189,10 @@ def apply_serve_args(a):
         tokens = s.options.get("token", [])
         tokens = [tokens] if isinstance(tokens, str) else list(tokens)
         where = f"{a.uci}:{s.line}: tenant '{s.name}'"
+        if s.name in RESERVED:
+            raise UciError(f"{where}: the name '{s.name}' is reserved (it was the unix "
+                           "socket's caller, root, whose graphs it would get): rename the "
+                           "section")
         if not tokens:
             warnings.append(f"{where} has no token: it cannot log in")
         for tok in tokens:
