@@ -87,7 +87,7 @@ def test_a_tenant_sees_and_steers_only_its_own(gateway, tenanted):
                          ("DELETE", "/NF-FG/a"), ("POST", "/NF-FG/a/VNFs/nf1/stop")):
         assert _err(d, method, path, token=BOB).status == 404, (method, path)
     e = _err(d, "PUT", "/NF-FG/a", bridge_graph("a", ("eth2", "eth3")), token=BOB)
-    assert e.status == 403 and "another tenant" in e.body["error"]
+    assert e.status == 403 and "cannot be used" in e.body["error"]
     e = _err(d, "PUT", "/NF-FG/b", bridge_graph("b", ("eth2", "eth1")), token=BOB)
     assert e.status == 403 and "eth1" in e.body["error"]
     assert e.body["path"] == "$.forwarding-graph.end-points[1].interface.if-name"
@@ -178,3 +178,44 @@ def test_a_tenant_named_admin_does_not_start(gateway, tmp_path):
     with pytest.raises(RuntimeError, match="'admin' is reserved"):
         d.start()
     d.stop()
+
+
+def test_errors_are_no_oracle_of_another_tenant_s_graphs(gateway, tenanted):
+    """Another tenant's graph is answered as a graph that does not exist, and a conflict
+    with it names nothing of it: no id, no owner (issue 15)."""
+    d = tenanted
+    assert d.api("PUT", "/NF-FG/alices", bridge_graph("alices", ("eth0", "eth1")),
+                 token=ALICE)[0] == 201
+    for method, path in (("GET", "/NF-FG/{}"), ("GET", "/NF-FG/status/{}"),
+                         ("DELETE", "/NF-FG/{}"), ("POST", "/NF-FG/{}/VNFs/nf1/stop"),
+                         ("POST", "/NF-FG/{}/VNFs/nf1/start")):
+        hers, none = (_err(d, method, path.format(g), token=BOB) for g in ("alices", "nosuch"))
+        assert (hers.status, json.dumps(hers.body).replace("alices", "nosuch")) == \
+            (none.status, json.dumps(none.body)), (method, path)
+    e = _err(d, "PUT", "/NF-FG/alices", bridge_graph("alices", ("eth2", "eth3")), token=BOB)
+    assert e.status == 403 and not {"alice", "tenant"} & set(e.body["error"].split()), e.body
+    # root's graph (an admin tenant's) on an interface alice may use: 409 naming nothing
+    assert d.api("PUT", "/NF-FG/secret-r", bridge_graph("secret-r", ("eth2", "eth3")),
+                 token=ROOT_T)[0] == 201
+    e = _err(d, "PUT", "/NF-FG/b2", bridge_graph("b2", ("eth2", "eth3")), token=BOB)
+    assert e.status == 409 and "secret-r" not in json.dumps(e.body), e.body
+    assert "another graph" in e.body["error"]
+    assert e.body["path"] == "$.forwarding-graph.end-points[0].interface.if-name"
+    e = _err(d, "PUT", "/NF-FG/r2", bridge_graph("r2", ("eth2", "eth3")), token=ROOT_T)
+    assert "secret-r" in e.body["error"]                  # root sees whose it is
+    for gid, tok in (("alices", ALICE), ("secret-r", ROOT_T)):
+        d.api("DELETE", f"/NF-FG/{gid}", token=tok)
+
+
+def test_a_single_instance_nf_names_only_the_caller_s_graphs(tenanted):
+    d = tenanted
+    d.api("PUT", "/NF-FG/alices", bridge_graph("alices", ("eth0", "eth1"), nf="shared-bridge"),
+          token=ALICE)
+    d.api("PUT", "/NF-FG/b", bridge_graph("b", ("eth2", "eth3"), nf="shared-bridge"), token=BOB)
+    shared = lambda gid, t: d.api("GET", f"/NF-FG/status/{gid}", token=t)[1]["VNFs"][0]  # noqa: E731
+    assert shared("b", BOB)["shared-by"] == ["b"]
+    assert sorted(shared("b", ROOT_T)["shared-by"]) == ["alices", "b"]
+    e = _err(d, "POST", "/NF-FG/b/VNFs/nf1/stop", token=BOB)
+    assert e.status == 409 and "alices" not in e.body["error"], e.body
+    d.api("DELETE", "/NF-FG/b", token=BOB)
+    d.api("DELETE", "/NF-FG/alices", token=ALICE)

@@ -123,11 +123,21 @@ class Node:
                             extra={"change": c.to_dict()} if seen else None)
 
     def _check_owner(self, gid, tenant):
-        """A tenant changes only its own graphs (and not one another tenant is deploying)."""
+        """A tenant changes only its own graphs (and not one another tenant is deploying).
+        The answer says the id is taken, nothing of whose (no oracle beyond that)."""
         if tenant is None or tenant.admin:
             return
         if self._exists(gid) and not self._visible(gid, tenant):
-            raise NodeError(f"graph id '{gid}' belongs to another tenant", "$.id (URL)", 403)
+            raise NodeError(f"graph id '{gid}' cannot be used: choose another id",
+                            "$.id (URL)", 403)
+
+    def _named(self, gid, tenant):
+        """A graph as an error text for ``tenant`` names it: by id if it may see it, else
+        as 'another graph' (a tenant learns no id, no owner of anybody else's)."""
+        return f"graph '{gid}'" if self._visible(gid, tenant) else "another graph"
+
+    def _seen_of(self, graphs, tenant):
+        return [g for g in graphs if self._visible(g, tenant)]
 
     def _check_tenant(self, graph, tenant):
         if tenant is None or tenant.admin:
@@ -195,7 +205,7 @@ class Node:
             "id": gid, "status": d.state, "backend": self.switch.name,
             "percentage_completed": 100,                 # the UN's field: deployed
             **({"problems": list(d.problems)} if d.problems else {}),
-            "VNFs": [self._nf_status(i) for i in d.instances.values()],
+            "VNFs": [self._nf_status(i, tenant) for i in d.instances.values()],
             "flow-rules": [{"id": r.id, "priority": r.priority,
                             **counters.get(r.id, {"packets": None, "bytes": None})}
                            for r in d.graph.rules],
@@ -275,8 +285,7 @@ class Node:
             if inst is None:
                 raise NodeError(f"graph '{gid}' has no NF '{nf}'", status=404)
             if inst.shared:
-                raise NodeError(f"NF '{nf}' is a single instance shared by graphs "
-                                f"({', '.join(self.compute.shared_view(inst)[1])}): one "
+                raise NodeError(f"NF '{nf}' is a single instance shared by graphs: one "
                                 f"graph cannot {action} it", status=409)
             if inst.state not in self.NF_ACTIONS[action]:
                 raise NodeError(f"NF '{nf}' is {inst.state}: cannot {action} it (only when "
@@ -293,15 +302,16 @@ class Node:
                 self.store.runtime.put(gid, d.record())
                 self._publish(gid, "nf", {"graph": gid, "nf": nf, "state": inst.state,
                                            "fault": inst.fault})
-            return self._nf_status(inst)
+            return self._nf_status(inst, tenant)
 
-    def _nf_status(self, i):
+    def _nf_status(self, i, tenant=None):
         out = {"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
                "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
                "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
                          for p in i.ports]}
         if i.shared:                      # one instance serving several graphs
-            out["state"], out["shared-by"] = self.compute.shared_view(i)
+            out["state"], by = self.compute.shared_view(i)
+            out["shared-by"] = self._seen_of(by, tenant)      # others' graphs: unnamed
         if i.control:
             out["control"] = [{"host-tcp-port": h, "vnf-tcp-port": v,
                                "address": i.ctl["addr"].split("/")[0] if i.ctl else None}
@@ -349,7 +359,7 @@ class Node:
                 self.store.owners.delete(gid)
             self._publish(gid, "graph", {"id": gid, "event": change.progress(),
                                          "status": "complete" if old else "absent"})
-            self._deploy(graph, old)
+            self._deploy(graph, old, tenant=tenant)
         except Exception as e:
             if new_owner:
                 self.store.owners.delete(gid)
@@ -402,11 +412,11 @@ class Node:
         self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
         self.store.owners.delete(gid)
 
-    def _deploy(self, graph, old: Deployed | None, store=True):
+    def _deploy(self, graph, old: Deployed | None, store=True, tenant=None):
         self.switch.check(graph)
         endpoints.check(graph, kernel_tunnels=not self.switch.tunnel_ports)
-        self._check_endpoints(graph)
-        self._check_control(graph, old)
+        self._check_endpoints(graph, tenant)
+        self._check_control(graph, old, tenant)
         prev = old.instances if old else {}
         plan, unplanned = {}, []
         for v in graph.vnfs:                # every NF that cannot be planned, in one answer
@@ -540,7 +550,7 @@ class Node:
                       graph.id, e)
         faults.point("deploy:stored")
 
-    def _check_control(self, graph, old):
+    def _check_control(self, graph, old, tenant=None):
         """unify-control host ports: free on this node (no other graph's, no listening
         socket's), and a way to forward them (nft)."""
         held = {h: gid for gid, d in self.graphs.items() if gid != graph.id
@@ -553,7 +563,7 @@ class Node:
                     raise NodeError("unify-control needs nftables (nft) on this node", path, 422)
                 if c.host_port in held:
                     raise NodeError(f"host TCP port {c.host_port} is already forwarded for "
-                                    f"graph '{held[c.host_port]}'", path, 409)
+                                    f"{self._named(held[c.host_port], tenant)}", path, 409)
                 if c.host_port not in mine and control.listening(c.host_port):
                     raise NodeError(f"host TCP port {c.host_port} is in use on this node "
                                     "(a socket listens on it)", path, 409)
@@ -567,7 +577,7 @@ class Node:
             graphs[pending.graph.id] = pending
         control.apply([f for d in graphs.values() for f in _forwards(d)])
 
-    def _check_endpoints(self, graph):
+    def _check_endpoints(self, graph, tenant=None):
         """Every end-point's interface exists, is not unlite's own, and its traffic belongs
         to no other end-point: an ``interface`` end-point takes the whole interface, a
         ``vlan`` end-point one tag of it (409 when another graph holds it)."""
@@ -594,8 +604,8 @@ class Node:
                     if gid == graph.id:
                         raise NodeError(f"end-points '{eid}' and '{ep.id}' both use {what}",
                                         path, 422)
-                    raise NodeError(f"end-point '{ep.id}': {what} is already used by graph "
-                                    f"'{gid}'", path, 409)
+                    raise NodeError(f"end-point '{ep.id}': {what} is already used by "
+                                    f"{self._named(gid, tenant)}", path, 409)
             mine.append((name, vid, graph.id, ep.id))
 
     @staticmethod

@@ -168,6 +168,11 @@ LOG_CAP = 64 << 10      # bytes of an NF's log file; one older file beside it (`
 _HEAD, _TAIL = 512, 2048  # bytes of a script's output kept for its error text
 
 
+def _open_log(path):
+    """An NF's log for appending, 0600: scripts print their settings (a key) as often as not."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+
+
 class _CappedLog:
     """An append-only log file of at most ``LOG_CAP`` bytes: past it, the file becomes
     ``<name>.1`` (the one before is dropped) and a new one starts. Writable from several
@@ -175,7 +180,7 @@ class _CappedLog:
 
     def __init__(self, path):
         self.path, self._lock = str(path), threading.Lock()
-        self._f = open(self.path, "ab")
+        self._f = _open_log(self.path)
         self._size = self._f.tell()
 
     def write(self, data):
@@ -197,7 +202,7 @@ class _CappedLog:
         self._f.close()
         try:
             os.replace(self.path, self.path + ".1")
-            self._f = open(self.path, "ab")
+            self._f = _open_log(self.path)
         except OSError:                         # its folder is gone: nothing more to keep
             self._f = None
         self._size = 0
@@ -313,7 +318,8 @@ def cap_log(path):
         with open(path, "rb") as f:
             f.seek(size - LOG_CAP // 2)
             end = f.read(LOG_CAP // 2)
-        with open(f"{path}.1", "wb") as f:
+        with os.fdopen(os.open(f"{path}.1", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                       "wb") as f:
             f.write(end)
         os.truncate(path, 0)
     except OSError:
