@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,46 @@ def test_a_single_instance_nf_names_only_the_caller_s_graphs(tenanted):
     assert e.status == 409 and "alices" not in e.body["error"], e.body
     d.api("DELETE", "/NF-FG/b", token=BOB)
     d.api("DELETE", "/NF-FG/alices", token=ALICE)
+
+
+def _login(d, user, password, **kw):
+    return d.api("POST", "/login", {"username": user, "password": password}, **kw)[1]
+
+
+def test_logins_end_only_the_tenant_s_own_oldest_sessions(tenanted):
+    """1,100 logins by alice: bob's session lives on; alice keeps her 32 newest (issue 15)."""
+    d = tenanted
+    bobs = _login(d, "bob", BOB)
+    alices = [_login(d, "alice", ALICE) for _ in range(1100)]
+    assert d.api("GET", "/NF-FG/", token=bobs)[0] == 200
+    for tok in alices[-32:]:
+        assert d.api("GET", "/NF-FG/", token=tok)[0] == 200
+    for tok in (alices[0], alices[-33]):
+        assert _err(d, "GET", "/NF-FG/", token=tok).status == 401
+
+
+def test_failed_logins_lock_out_only_that_name_or_that_address(gateway, make_daemon, tmp_path):
+    conf = tmp_path / "unlite.uci"
+    conf.write_text(UCI)
+    d = make_daemon(extra=("--uci", str(conf), "--listen", "0.0.0.0:8080"))
+    login = lambda user, pw: _err(d, "POST", "/login", {"username": user, "password": pw})  # noqa: E731
+    for _ in range(5):
+        assert login("alice", "a-wrong-guess-00000").status == 401
+    e = login("alice", ALICE)                        # locked: not even the right one is tried
+    assert e.status == 429 and "try again" in e.body["error"]
+    assert 1 <= int(e.headers["Retry-After"]) <= 300
+    assert _login(d, "bob", BOB)                     # another name, the same address
+    assert d.api("GET", "/NF-FG/", token=ALICE)[0] == 200    # her configured token works
+    time.sleep(int(e.headers["Retry-After"]))
+    assert _login(d, "alice", ALICE)                 # once waited, and the failures forgotten
+    # one address trying many names: after 10 failures (alice's 5 count) that address
+    # waits, another does not
+    for user in ("bob",) * 4 + ("nobody",):
+        assert login(user, "a-wrong-guess-00000").status == 401
+    assert login("bob", BOB).status == 429
+    netlab.sh("ip", "-n", gateway.ns, "addr", "add", "10.22.0.1/24", "dev", "eth0")
+    gateway.addr(0, "10.22.0.2/24")
+    p = gateway.lab.run(gateway.hosts[0], "curl", "-s", "-m", "5", "-o", "/dev/null", "-w",
+                        "%{http_code}", "-d", json.dumps({"username": "bob", "password": BOB}),
+                        "http://10.22.0.1:8080/login")
+    assert p.stdout == "200", (p.stdout, p.stderr)

@@ -25,7 +25,7 @@ from .httpd import MAX_BODY
 from .model import ModelError
 from .network import SteeringError
 from .node import NodeError
-from .tenants import ROOT
+from .tenants import ROOT, Throttled
 
 log = logging.getLogger("unlite.api")
 
@@ -201,7 +201,13 @@ def make_app(node):
         if not isinstance(cred, dict):
             raise NodeError("expected {\"username\": ..., \"password\": ...}", "$", 400)
         user, password = cred.get("username"), cred.get("password")
-        token = node.tenants.login(user, password) if _text(user) and _text(password) else None
+        try:
+            token = node.tenants.login(user, password, bottle.request.environ.get(
+                "REMOTE_ADDR")) if _text(user) and _text(password) else None
+        except Throttled as e:
+            r = _error(429, str(e))
+            r.set_header("Retry-After", str(e.retry))
+            return r
         if token is None:
             return _error(401, "unknown user or wrong password")
         # the bare token as text/plain, as the UN answers: its client takes the whole body
