@@ -559,6 +559,13 @@ class NativeDriver:
         return conf
 
     def _script(self, inst, action, fault, mark=True, extra=None, timeout=None):
+        if action in ("start", "update"):       # never configure an NF from half a package
+            try:
+                self.repo.ensure(inst.pkg_sha256)
+            except PackageError as e:
+                if mark:
+                    inst.state, inst.fault, inst.fault_detail = "Failed", fault, e.message
+                raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {e.message}", fault) from None
         script = Path(inst.pkg_dir) / action
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
             return
