@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -580,10 +581,20 @@ class Node:
     def _check_endpoints(self, graph, tenant=None):
         """Every end-point's interface exists, is not unlite's own, and its traffic belongs
         to no other end-point: an ``interface`` end-point takes the whole interface, a
-        ``vlan`` end-point one tag of it (409 when another graph holds it)."""
-        ours = {p.host for d in self.graphs.values() for i in d.instances.values()
+        ``vlan`` end-point one tag of it (409 when another graph holds it). Interfaces are
+        compared by ifindex: one interface has one index whatever name a graph gives it (an
+        altname, ``ip link property add``). A veth whose other end is unlite's (an NF's port
+        the NF moved into the node's namespace) is that NF's, not an end-point (409)."""
+        ours = {p.host: gid for gid, d in self.graphs.items() for i in d.instances.values()
                 for p in i.ports}
-        held = [(ep.ifname, ep.params.get("vlan-id"), gid, ep.id)
+        known = {}
+
+        def index(name):                # another graph's interface: its index, or its name
+            if name not in known:       # while it is gone (a degraded graph)
+                info = sh.link(name)
+                known[name] = info["index"] if info else name
+            return known[name]
+        held = [(index(ep.ifname), ep.params.get("vlan-id"), gid, ep.id)
                 for gid, d in self.graphs.items() if gid != graph.id
                 for ep in d.graph.endpoints if ep.ifname]
         mine = []
@@ -593,20 +604,32 @@ class Node:
                 continue
             path = f"{ep.path}.{ep.type}.if-name"
             if name in ours or name.startswith("ul"):
+                info = None
+            else:
+                info = sh.link(name)
+                if info is None:
+                    raise NodeError(f"end-point '{ep.id}': interface '{name}' does not "
+                                    "exist on this node", path, 422)
+            if info is None or info["name"] in ours or info["name"].startswith("ul"):
                 raise NodeError(f"interface '{name}' of end-point '{ep.id}' belongs to "
                                 "unlite itself and cannot be an end-point", path, 422)
-            if not sh.link_exists(name):
-                raise NodeError(f"end-point '{ep.id}': interface '{name}' does not exist on "
-                                "this node", path, 422)
+            peer = _ifname(info["peer"]) if info["peer"] else None
+            if peer and (peer in ours or peer.startswith("ul")):
+                whose = self._named(ours[peer], tenant) if peer in ours else "a graph"
+                raise NodeError(f"end-point '{ep.id}': interface '{name}' is the port of an "
+                                f"NF of {whose}, moved into the node's namespace (its veth "
+                                f"peer is {peer})", path, 409)
             what = f"interface '{name}'" + (f" VLAN {vid}" if vid is not None else "")
+            if name != info["name"]:
+                what += f" ('{info['name']}')"
             for other, ovid, gid, eid in held + mine:
-                if other == name and (vid is None or ovid is None or vid == ovid):
+                if other == info["index"] and (vid is None or ovid is None or vid == ovid):
                     if gid == graph.id:
                         raise NodeError(f"end-points '{eid}' and '{ep.id}' both use {what}",
                                         path, 422)
                     raise NodeError(f"end-point '{ep.id}': {what} is already used by "
                                     f"{self._named(gid, tenant)}", path, 409)
-            mine.append((name, vid, graph.id, ep.id))
+            mine.append((info["index"], vid, graph.id, ep.id))
 
     @staticmethod
     def _devices(graph, d: Deployed):
@@ -922,3 +945,11 @@ def _meminfo():
     except OSError:
         pass
     return out
+
+
+def _ifname(index):
+    """The primary name of interface ``index`` here, or None."""
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return None

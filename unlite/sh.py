@@ -22,6 +22,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -162,6 +163,66 @@ def link_exists(name):
         return True
     except (OSError, ValueError):
         return False
+
+
+# rtnetlink, for ``link`` (linux/rtnetlink.h, linux/if_link.h)
+_RTM_GETLINK, _RTM_NEWLINK, _NLMSG_ERROR, _NLM_F_REQUEST = 18, 16, 2, 1
+_IFLA_IFNAME, _IFLA_LINK, _IFLA_LINKINFO, _IFLA_INFO_KIND = 3, 5, 18, 1
+_IFLA_LINK_NETNSID, _IFLA_PROP_LIST, _IFLA_ALT_IFNAME = 37, 52, 53
+
+
+def _attrs(data):
+    """{type: payload} of a run of netlink attributes (the first of each type)."""
+    out, i = {}, 0
+    while i + 4 <= len(data):
+        length, kind = struct.unpack_from("HH", data, i)
+        if length < 4:
+            break
+        out.setdefault(kind & 0x3FFF, data[i + 4:i + length])
+        i += (length + 3) & ~3
+    return out
+
+
+def link(name):
+    """What the kernel says of interface ``name`` (its name or one of its altnames) in our
+    network namespace: {"index", "name" (the primary one), "altnames", "kind", "peer"
+    (a veth's or tunnel's other end: its ifindex when it is in this namespace, else None)};
+    None when there is none. One rtnetlink request, no exec: end-points are compared by
+    what they are, never by a name a second one can have (``ip link property add``)."""
+    try:
+        index = socket.if_nametoindex(name)
+    except (OSError, ValueError):
+        return None
+    req = struct.pack("=LHHLL", 32, _RTM_GETLINK, _NLM_F_REQUEST, 1, 0) + \
+        struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0)
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as s:
+            s.settimeout(2)
+            s.send(req)
+            msg = s.recv(65536)
+    except OSError:
+        return None
+    length, kind = struct.unpack_from("=LH", msg)
+    if kind != _RTM_NEWLINK:
+        return None                         # NLMSG_ERROR: gone meanwhile
+    a = _attrs(msg[32:length])
+    info = _attrs(a.get(_IFLA_LINKINFO, b""))
+    props = a.get(_IFLA_PROP_LIST, b"")
+    alts, i = [], 0
+    while i + 4 <= len(props):              # every IFLA_ALT_IFNAME, not just the first
+        ln, k = struct.unpack_from("HH", props, i)
+        if ln < 4:
+            break
+        if k == _IFLA_ALT_IFNAME:
+            alts.append(props[i + 4:i + ln].rstrip(b"\0").decode(errors="replace"))
+        i += (ln + 3) & ~3
+    peer = struct.unpack("=i", a[_IFLA_LINK])[0] if len(a.get(_IFLA_LINK, b"")) == 4 else None
+    here = _IFLA_LINK_NETNSID not in a          # no netnsid: the peer is in this namespace
+    return {"index": index,
+            "name": a.get(_IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace") or name,
+            "altnames": alts,
+            "kind": info.get(_IFLA_INFO_KIND, b"").rstrip(b"\0").decode(errors="replace"),
+            "peer": peer if here and peer and peer != index else None}
 
 
 LOG_CAP = 64 << 10      # bytes of an NF's log file; one older file beside it (``log.1``)
