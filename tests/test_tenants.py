@@ -263,3 +263,55 @@ def test_failed_logins_lock_out_only_that_name_or_that_address(gateway, make_dae
                         "%{http_code}", "-d", json.dumps({"username": "bob", "password": BOB}),
                         "http://10.22.0.1:8080/login")
     assert p.stdout == "200", (p.stdout, p.stderr)
+
+
+def test_unify_control_opens_only_the_addresses_and_ports_a_tenant_is_granted(
+        gateway, nnf_repo, make_daemon, tmp_path):
+    """alice may take 10080 on the LAN address only: the WAN host cannot reach her NF, a
+    port not granted is a 403 at its path; bob's grant on the same port is a 409 naming
+    nothing of alice's; an admin's forward opens on every node address (issue 15)."""
+    gw = gateway
+    conf = tmp_path / "unlite.uci"
+    conf.write_text(UCI.replace(f"list token '{ALICE}'", f"list token '{ALICE}'\n"
+                                "\tlist control '10.99.0.1:10080'")
+                       .replace(f"list token '{BOB}'", f"list token '{BOB}'\n"
+                                "\tlist control '10.98.0.1:10080-10089'"))
+    repo = nnf_repo("managed", {"start": 'echo "NF $2 of graph $1" > "$UNLITE_RUN_DIR/who"\n'
+                                         'python3 -m http.server 8000 --directory '
+                                         '"$UNLITE_RUN_DIR" >/dev/null 2>&1 &'})
+    d = make_daemon(nnf_dir=repo, extra=("--uci", str(conf)))
+    for i, net in ((2, "10.99.0"), (3, "10.98.0")):          # h3: LAN, h4: WAN of the node
+        netlab.sh("ip", "-n", gw.ns, "addr", "add", f"{net}.1/24", "dev", f"eth{i}")
+        gw.addr(i, f"{net}.2/24")
+        netlab.sh("ip", "netns", "exec", gw.ns, "sysctl", "-qw",
+                  f"net.ipv4.conf.eth{i}.forwarding=1")
+
+    def managed(gid, eps, port):
+        g = bridge_graph(gid, eps, nf="managed")
+        g["forwarding-graph"]["VNFs"][0]["unify-control"] = [
+            {"host-tcp-port": port, "vnf-tcp-port": 8000}]
+        return g
+
+    def fetch(ns, url, tries=50):
+        for _ in range(tries):                   # the NF's server is starting
+            p = gw.lab.run(ns, "curl", "-s", "-m", "1", url)
+            if p.returncode == 0:
+                return p.stdout.strip()
+            time.sleep(0.1)
+        return None
+
+    assert d.api("PUT", "/NF-FG/a", managed("a", ("eth0", "eth1"), 10080), token=ALICE)[0] == 201
+    assert fetch(gw.hosts[2], "http://10.99.0.1:10080/who") == "NF nf1 of graph a"
+    assert fetch(gw.hosts[3], "http://10.98.0.1:10080/who", tries=2) is None, \
+        "the WAN host reached alice's NF"
+    assert fetch(gw.ns, "http://127.0.0.1:10080/who", tries=2) is None
+    e = _err(d, "PUT", "/NF-FG/a2", managed("a2", ("eth0", "eth1"), 10081), token=ALICE)
+    assert e.status == 403 and "list control" in e.body["error"], e.body
+    assert e.body["path"] == "$.forwarding-graph.VNFs[0].unify-control[0].host-tcp-port"
+    e = _err(d, "PUT", "/NF-FG/b", managed("b", ("eth2", "eth3"), 10080), token=BOB)
+    assert e.status == 409 and "another graph" in e.body["error"], e.body
+    assert '"a"' not in json.dumps(e.body) and "'a'" not in e.body["error"]
+    d.api("DELETE", "/NF-FG/a", token=ALICE)
+    assert d.api("PUT", "/NF-FG/r", managed("r", ("eth0", "eth1"), 10090), token=ROOT_T)[0] == 201
+    assert fetch(gw.hosts[3], "http://10.98.0.1:10090/who") == "NF nf1 of graph r"
+    d.api("DELETE", "/NF-FG/r", token=ROOT_T)

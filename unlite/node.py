@@ -151,6 +151,13 @@ class Node:
             if ep.ifname and not tenant.may_use(ep.ifname):
                 raise NodeError(f"end-point '{ep.id}': tenant '{tenant.name}' may not use "
                                 f"interface '{ep.ifname}'", f"{ep.path}.{ep.type}.if-name", 403)
+        for v in graph.vnfs:
+            for c in v.control:
+                if not tenant.control_addresses(c.host_port):
+                    raise NodeError(f"tenant '{tenant.name}' may not take node TCP port "
+                                    f"{c.host_port} for unify-control (the tenant's UCI "
+                                    "section grants none: list control 'ADDR:PORT')",
+                                    f"{c.path}.host-tcp-port", 403)
 
     def _publish(self, gid, kind, data):
         owner = self._owner(gid)
@@ -576,7 +583,20 @@ class Node:
         graphs = {gid: d for gid, d in self.graphs.items() if gid != drop}
         if pending is not None:
             graphs[pending.graph.id] = pending
-        control.apply([f for d in graphs.values() for f in _forwards(d)])
+        control.apply([(*f, self._control_addresses(gid, f[0]))
+                       for gid, d in graphs.items() for f in _forwards(d)])
+
+    def _control_addresses(self, gid, port):
+        """Where graph ``gid``'s unify-control ``port`` opens: None for every local address
+        (root's and an admin tenant's graphs), else the addresses its owner is granted for
+        that port now (an owner no longer configured: nowhere)."""
+        owner = self._owner(gid)
+        if owner is None:
+            return None
+        t = self.tenants.by_name.get(owner)
+        if t is not None and t.admin:
+            return None
+        return t.control_addresses(port) if t else []
 
     def _check_endpoints(self, graph, tenant=None):
         """Every end-point's interface exists, is not unlite's own, and its traffic belongs

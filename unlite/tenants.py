@@ -45,9 +45,15 @@ class Tenant:
     interfaces: tuple[str, ...] | None = ()   # None: any interface
     admin: bool = False
     root: bool = False              # the unix socket's caller: no tenant can be it
+    control: tuple[tuple[str, int, int], ...] = ()   # unify-control: (node address, ports)
 
     def may_use(self, ifname):
         return self.admin or self.interfaces is None or ifname in self.interfaces
+
+    def control_addresses(self, port):
+        """The node addresses on which this tenant's NFs may take TCP ``port`` for
+        ``unify-control`` (``list control 'ADDR:PORT[-PORT]'``); none unless granted."""
+        return sorted({a for a, lo, hi in self.control if lo <= port <= hi})
 
     @property
     def owner(self):
@@ -179,5 +185,6 @@ def from_config(sections):
         tokens = tuple(opts.get("tokens") or ())
         ifaces = opts.get("interfaces")
         admin = bool(opts.get("admin"))
-        out.append(Tenant(name, tokens, None if admin else tuple(ifaces or ()), admin))
+        out.append(Tenant(name, tokens, None if admin else tuple(ifaces or ()), admin,
+                          control=tuple(tuple(c) for c in opts.get("control") or ())))
     return Tenants(out)
