@@ -187,6 +187,9 @@ def test_errors_are_no_oracle_of_another_tenant_s_graphs(gateway, tenanted):
     d = tenanted
     assert d.api("PUT", "/NF-FG/alices", bridge_graph("alices", ("eth0", "eth1")),
                  token=ALICE)[0] == 201
+    assert d.api("GET", "/capabilities", token=BOB)[1]["resources"]["graphs"] == 0
+    assert d.api("GET", "/capabilities", token=ALICE)[1]["resources"]["graphs"] == 1
+    assert "graphs" not in d.api("GET", "/healthz")[1]           # public: no count
     for method, path in (("GET", "/NF-FG/{}"), ("GET", "/NF-FG/status/{}"),
                          ("DELETE", "/NF-FG/{}"), ("POST", "/NF-FG/{}/VNFs/nf1/stop"),
                          ("POST", "/NF-FG/{}/VNFs/nf1/start")):

@@ -291,7 +291,7 @@ def make_app(node):
         # one at a time: the first call reads the NNF catalog and the package database,
         # which the next ones find cached (several first reads at once peak the heap)
         with first_use:
-            return _json(node.capabilities())
+            return _json(node.capabilities(tenant()))
 
     @app.get("/nnfs")
     def nnfs():
@@ -302,7 +302,9 @@ def make_app(node):
 
     @app.get("/healthz")
     def healthz():
-        return _json({"status": "ok", "version": __version__, "graphs": len(node.graphs)})
+        # public: with tenants, no count of theirs for whoever asks
+        return _json({"status": "ok", "version": __version__,
+                      **({} if node.tenants.enabled else {"graphs": len(node.graphs)})})
 
     @app.get("/openapi.json")
     def openapi():

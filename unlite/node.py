@@ -251,7 +251,9 @@ class Node:
             out["change"] = c.to_dict()
         return out
 
-    def capabilities(self):
+    def capabilities(self, tenant=None):
+        """What the node offers; a tenant's counts are of its own graphs (and it sees no
+        other's set-aside files)."""
         funcs = []
         best = self.resolver.preferred()
         for t in self.repo.templates():
@@ -260,6 +262,7 @@ class Node:
                               "multitenancy": t.multitenancy, "ports": list(t.ports),
                               "preferred": best.get(t.name) is t})
         mem = _meminfo()
+        mine = [d for g, d in list(self.graphs.items()) if self._visible(g, tenant)]
         steering = self.switch.features()
         return {
             "functional-capabilities": funcs,
@@ -269,9 +272,10 @@ class Node:
                                "steering": {**steering, "probe": self.switch.probe_result},
                                "endpoint-types": steering["endpoint-types"]},
             "resources": {"cpus": os.cpu_count(), "memory-free-kb": mem.get("MemAvailable"),
-                          "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
-                          "nfs": sum(len(d.instances) for d in self.graphs.values())},
-            "set-aside": list(self.set_aside),   # state files that could not be read at start
+                          "memory-total-kb": mem.get("MemTotal"), "graphs": len(mine),
+                          "nfs": sum(len(d.instances) for d in mine)},
+            # state files that could not be read at start
+            "set-aside": list(self.set_aside) if tenant is None or tenant.admin else [],
         }
 
     # -- one NF (paper Table II) ----------------------------------------------------------------
