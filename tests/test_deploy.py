@@ -394,3 +394,36 @@ def test_post_capabilities_openapi_and_cli(gateway, daemon):
     assert p.returncode == 1 and "404" in p.stderr
     assert netlab.sh(*cli, "graph", "delete", gid).returncode == 0
     assert d.api("GET", "/NF-FG/")[1] == {"NF-FG": []}
+
+
+@pytest.mark.parametrize("backend", ["nft"])          # end-points are checked above steering
+def test_one_interface_is_one_end_point_whatever_its_name(backend, gateway, daemon):
+    """An altname (ip link property add) is the same interface: 409 for a second graph,
+    422 for two end-points of one; an NF's port moved into the node's namespace is that
+    NF's, not an end-point (issue 15)."""
+    gw, d = gateway, daemon
+    netlab.sh("ip", "-n", gw.ns, "link", "property", "add", "dev", "eth0", "altname", "wan0")
+    netlab.sh("ip", "-n", gw.ns, "link", "property", "add", "dev", "eth2", "altname", "lan2")
+    assert d.api("PUT", "/NF-FG/g1", bridge_graph("g1", ("eth0", "eth1")))[0] == 201
+
+    def refused(gid, eps):
+        with pytest.raises(netlab.ApiError) as e:
+            d.api("PUT", f"/NF-FG/{gid}", bridge_graph(gid, eps))
+        return e.value
+
+    e = refused("g2", ("wan0", "eth3"))
+    assert e.status == 409 and "graph 'g1'" in e.body["error"], e.body
+    assert e.body["path"] == "$.forwarding-graph.end-points[0].interface.if-name"
+    e = refused("g2", ("eth2", "lan2"))
+    assert e.status == 422 and "both use" in e.body["error"], e.body
+    nf = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]
+    inner = nf["ports"][0]["ifname"]
+    netlab.sh("ip", "-n", nf["netns"], "link", "set", inner, "netns", gw.ns)
+    try:
+        e = refused("g2", (inner, "eth3"))
+        assert e.status == 409 and "moved into the node" in e.body["error"], e.body
+        assert "graph 'g1'" in e.body["error"]
+    finally:
+        netlab.sh("ip", "-n", gw.ns, "link", "set", inner, "netns", nf["netns"])
+    assert objects(gw)["netns"] == [nf["netns"]]               # g2 made nothing
+    d.api("DELETE", "/NF-FG/g1")

@@ -3,6 +3,7 @@ resolver picks a flavour by what can run and by preference, and the choice shows
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
@@ -300,3 +301,45 @@ def test_unify_control_forwards_a_node_port_into_the_nf(gateway, nnf_repo, make_
     d.api("DELETE", "/NF-FG/g1")
     assert fetch(gw.ns, "http://127.0.0.1:10080/who") is None
     assert netlab.unlite_objects(gw.ns)["nft-tables"] == []
+
+
+def test_a_package_whose_files_are_gone_is_unpacked_again_or_refused(gateway, nnf_repo,
+                                                                      make_daemon):
+    """<run-dir>/pkg removed or a script changed under a running daemon: the firewall is
+    unpacked again from the catalog and blocks; with the catalog's archive gone too, 422 at
+    the NF's path and nothing deployed, never a firewall without rules (issue 15)."""
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    repo = nnf_repo.path
+    d = make_daemon(nnf_dir=repo)
+    fw = bridge_graph("fw", nf="firewall", env={"BLOCK_TCP_PORTS": "23"})
+    for port in (23, 8080):
+        gw.lab.spawn(gw.hosts[1], "nc", "-l", "-k", "-p", str(port))
+    pkg = d.workdir / "run" / "pkg"
+
+    def blocks():
+        d.api("PUT", "/NF-FG/fw", fw)
+        ok = _tcp_ok(gw, 0, "10.20.0.2", 8080) and not _tcp_ok(gw, 0, "10.20.0.2", 23)
+        d.api("DELETE", "/NF-FG/fw")
+        return ok
+
+    assert blocks()
+    shutil.rmtree(pkg)
+    assert blocks(), "deployed without its package's rules"
+    (start,) = pkg.glob("*/start")
+    start.write_text("#!/bin/sh\nexit 0\n")
+    assert blocks(), "ran a changed start script"
+    d.api("PUT", "/NF-FG/fw", fw)                    # then the NF's own start, stopped first
+    d.api("POST", "/NF-FG/fw/VNFs/nf1/stop")
+    shutil.rmtree(pkg)
+    (repo / "firewall.tgz").unlink()                 # the catalog cannot give it again
+    with pytest.raises(netlab.ApiError) as e:
+        d.api("POST", "/NF-FG/fw/VNFs/nf1/start")
+    assert e.value.status == 422 and "are gone" in e.value.body["error"], e.value.body
+    d.api("DELETE", "/NF-FG/fw")
+    with pytest.raises(netlab.ApiError) as e:
+        d.api("PUT", "/NF-FG/fw", fw)
+    assert e.value.status == 422 and "cannot be unpacked again" in e.value.body["error"]
+    assert e.value.body["path"] == "$.forwarding-graph.VNFs[0].name"
+    assert netlab.unlite_objects(gw.ns, graphs_only=True) == netlab.EMPTY

@@ -132,11 +132,29 @@ def test_uci_values_are_checked_like_flags(tmp_path):
                                 f"\tlist token '{t2}'\n\tlist interface 'eth1'\n"
                                 f"config tenant 'eve'\n\toption token '{t3}'\n"
                                 "\toption admin '1'\n")
-    assert a.tenants == {"bob": {"tokens": [t1, t2], "interfaces": ["eth1"], "admin": False},
-                         "eve": {"tokens": [t3], "interfaces": [], "admin": True}}
+    assert a.tenants == {"bob": {"tokens": [t1, t2], "interfaces": ["eth1"], "admin": False,
+                                 "control": []},
+                         "eve": {"tokens": [t3], "interfaces": [], "admin": True, "control": []}}
+    a, _ = serve_args(tmp_path, f"config tenant 'bob'\n\tlist token '{t1}'\n"
+                                "\tlist control '192.168.1.1:19050'\n"
+                                "\tlist control '10.0.0.1:8000-8009'\n")
+    assert a.tenants["bob"]["control"] == [["192.168.1.1", 19050, 19050],
+                                           ["10.0.0.1", 8000, 8009]]
+    for bad in ("19050", "192.168.1.1", "192.168.1.300:80", "10.0.0.1:0", "10.0.0.1:9-8",
+                "[::1]:80"):
+        with pytest.raises(uci.UciError, match=r"unlite:1: tenant 'bob' control: .* is not "
+                                               r"ADDR:PORT"):
+            serve_args(tmp_path, f"config tenant 'bob'\n\tlist token '{t1}'\n"
+                                 f"\tlist control '{bad}'\n")
     assert any("no 'config unlite' section" in x for x in w)
     with pytest.raises(uci.UciError, match="at least 16 characters"):
         serve_args(tmp_path, "config tenant 'bob'\n\tlist token 'short'\n")
+    # the unix socket's caller was called 'admin': a tenant of that name would own root's
+    # graphs of older versions (issue 15)
+    with pytest.raises(uci.UciError, match=r"unlite:3: tenant 'admin': the name 'admin' is "
+                                           r"reserved .* rename the section"):
+        serve_args(tmp_path, f"config tenant 'bob'\n\tlist token '{t1}'\nconfig tenant "
+                             f"'admin'\n\tlist token '{t3}'\n\toption admin '0'\n")
 
 
 def test_serve_with_a_broken_uci_file_exits_2_naming_the_line(tmp_path):

@@ -161,6 +161,34 @@ def test_sha_mismatch_of_a_replaced_package(repo, tmp_path):
     assert not list((tmp_path / "cache").glob("*"))      # nothing unpacked
 
 
+def test_an_unpacked_package_is_checked_at_each_use_and_unpacked_again(repo, tmp_path):
+    """A cache folder missing a file, holding a changed or an extra one, is replaced from the
+    catalog; when the catalog cannot give it again, the package is refused (issue 15)."""
+    pkg = repo.resolve("firewall")
+    start, extra = pkg.dir / "start", pkg.dir / "update"
+    good = start.read_bytes()
+    harms = {"cache removed": lambda: shutil.rmtree(tmp_path / "cache"),
+             "start removed": start.unlink,
+             "start changed": lambda: start.write_text("#!/bin/sh\nexit 0\n"),
+             "start not executable": lambda: start.chmod(0o644),
+             "a script added": lambda: extra.write_text("#!/bin/sh\nexit 0\n")}
+    for what, harm in harms.items():
+        harm()
+        again = repo.resolve("firewall")
+        assert again.dir == pkg.dir and start.read_bytes() == good, what
+        assert os.access(start, os.X_OK) and not extra.exists(), what
+    start.write_text("#!/bin/sh\nexit 0\n")          # a restart finds it changed
+    assert Repository(repo.root, tmp_path / "cache").resolve("firewall").dir == pkg.dir
+    assert start.read_bytes() == good
+    (repo.root / "firewall.tgz").unlink()             # the catalog cannot give it again
+    repo.ensure(pkg.sha256)                           # whole: nothing to do
+    start.unlink()
+    for call in (lambda: repo.resolve("firewall"), lambda: repo.ensure(pkg.sha256)):
+        with pytest.raises(PackageError, match=r"files in .* lack 'start', and it cannot "
+                                               r"be unpacked again: .*cannot fetch"):
+            call()
+
+
 # -- tar-slip -----------------------------------------------------------------------------
 def ti(name, type=tarfile.REGTYPE, size=0, **kw):
     t = tarfile.TarInfo(name)

@@ -87,3 +87,39 @@ def test_a_full_disk_is_a_507_naming_the_folder_and_changes_nothing(backend, gat
     filler.unlink()                                  # room again: it deploys
     assert d.api("PUT", "/NF-FG/g", bridge_graph("g"))[0] == 201
     d.api("DELETE", "/NF-FG/g")
+
+
+def _wide(root, skip=("pkg",)):
+    """Files under ``root`` that are not 0600 and folders that are not 0700 (the package
+    cache is skipped: packages hold no settings)."""
+    out = []
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if x not in skip]
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            mode = os.lstat(p).st_mode & 0o777
+            if mode & 0o077:
+                out.append(f"{p} {mode:o}")
+    return sorted(out)
+
+
+@NFT
+def test_state_files_are_root_s_only(backend, gateway, daemon):
+    """Graphs and records hold NF settings such as a pre-shared key: 0600, in 0700 folders;
+    an older version's wider files and folders are narrowed at start (issue 15)."""
+    d = daemon
+    psk = "PSK-that-no-other-user-reads"
+    assert d.api("PUT", "/NF-FG/g", bridge_graph("g", env={"PSK": psk}))[0] == 201
+    for top in ("state", "run"):
+        assert _wide(d.workdir / top) == [], top
+    assert (d.workdir / "state").stat().st_mode & 0o777 == 0o700
+    d.stop()
+    stored = d.workdir / "state/graphs/g.json"
+    assert psk in stored.read_text()
+    os.chmod(stored, 0o644)
+    os.chmod(stored.parent, 0o755)
+    os.chmod(d.workdir / "state", 0o755)
+    d2 = d.restarted()
+    assert _wide(d.workdir / "state") == []
+    d2.api("DELETE", "/NF-FG/g")
+    d2.stop()

@@ -248,9 +248,9 @@ def _gone(pid):
 
 
 class ApiError(Exception):
-    def __init__(self, status, body):
+    def __init__(self, status, body, headers=None):
         super().__init__(f"{status}: {body}")
-        self.status, self.body = status, body
+        self.status, self.body, self.headers = status, body, headers or {}
 
 
 class Daemon:
@@ -371,7 +371,7 @@ class Daemon:
                     payload = json.loads(data)
                 except ValueError:
                     payload = data.decode(errors="replace")
-                raise ApiError(e.code, payload) from None
+                raise ApiError(e.code, payload, dict(e.headers)) from None
 
         return self.pool.submit(call).result()
 

@@ -25,7 +25,7 @@ from .httpd import MAX_BODY
 from .model import ModelError
 from .network import SteeringError
 from .node import NodeError
-from .tenants import ADMIN
+from .tenants import ROOT, Throttled
 
 log = logging.getLogger("unlite.api")
 
@@ -80,7 +80,8 @@ PUBLIC = ("/healthz", "/openapi.json", "/login", "/ui")
 class AuthPlugin:
     """With tenants configured, find the caller's tenant from ``X-Auth-Token`` or
     ``Authorization: Bearer`` (401 without a valid one) and keep it in the request for the
-    routes (``tenant()``). Calls over the unix socket (root only) act as admin."""
+    routes (``tenant()``). The unix socket's caller (the file is 0600: root) is ``ROOT``, an
+    identity no token or tenant name can stand for."""
     name, api = "unlite-auth", 2
 
     def __init__(self, tenants):
@@ -89,12 +90,10 @@ class AuthPlugin:
     def apply(self, callback, route):
         def wrapper(*args, **kwargs):
             env = bottle.request.environ
-            env["unlite.tenant"] = None
-            if self.tenants.enabled:
+            env["unlite.tenant"] = ROOT if env.get("REMOTE_ADDR") == "unix" else None
+            if self.tenants.enabled and env["unlite.tenant"] is None:
                 path = bottle.request.path
-                if env.get("REMOTE_ADDR") == "unix":
-                    env["unlite.tenant"] = ADMIN
-                elif not any(path == p or path.startswith(p + "/") for p in PUBLIC):
+                if not any(path == p or path.startswith(p + "/") for p in PUBLIC):
                     # the raw header values: Bottle's get_header() fails on non-UTF-8 bytes
                     auth = env.get("HTTP_AUTHORIZATION", "")
                     token = env.get("HTTP_X_AUTH_TOKEN", "").strip() or (
@@ -202,7 +201,13 @@ def make_app(node):
         if not isinstance(cred, dict):
             raise NodeError("expected {\"username\": ..., \"password\": ...}", "$", 400)
         user, password = cred.get("username"), cred.get("password")
-        token = node.tenants.login(user, password) if _text(user) and _text(password) else None
+        try:
+            token = node.tenants.login(user, password, bottle.request.environ.get(
+                "REMOTE_ADDR")) if _text(user) and _text(password) else None
+        except Throttled as e:
+            r = _error(429, str(e))
+            r.set_header("Retry-After", str(e.retry))
+            return r
         if token is None:
             return _error(401, "unknown user or wrong password")
         # the bare token as text/plain, as the UN answers: its client takes the whole body
@@ -286,7 +291,7 @@ def make_app(node):
         # one at a time: the first call reads the NNF catalog and the package database,
         # which the next ones find cached (several first reads at once peak the heap)
         with first_use:
-            return _json(node.capabilities())
+            return _json(node.capabilities(tenant()))
 
     @app.get("/nnfs")
     def nnfs():
@@ -297,7 +302,9 @@ def make_app(node):
 
     @app.get("/healthz")
     def healthz():
-        return _json({"status": "ok", "version": __version__, "graphs": len(node.graphs)})
+        # public: with tenants, no count of theirs for whoever asks
+        return _json({"status": "ok", "version": __version__,
+                      **({} if node.tenants.enabled else {"graphs": len(node.graphs)})})
 
     @app.get("/openapi.json")
     def openapi():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,7 @@ from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
 from .events import Events
-from .tenants import Tenants
+from .tenants import LEGACY_ROOT, Tenants, owner_of
 from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, control, endpoints
 from .network.endpoints import EpLink
@@ -97,14 +98,15 @@ class Node:
         except CorruptFile as e:            # nobody's: only the admin sees it (set aside at start)
             log.error("%s", e)
             return "(unreadable owner record)"
-        return rec.get("tenant") if rec else None
+        name = rec.get("tenant") if rec else None
+        return None if name == LEGACY_ROOT else name   # older versions' root (tenants.py)
 
     def _visible(self, gid, tenant):
         if tenant is None or tenant.admin:
             return True
         c = self.changes.get(gid)
         owner = self._owner(gid) or (c.tenant if c and c.new else None)
-        return owner == tenant.name
+        return owner is not None and owner == tenant.owner
 
     def _exists(self, gid):
         """Deployed, stored but failed, or being deployed for the first time."""
@@ -116,16 +118,27 @@ class Node:
         error carries the graph's last change (a first deploy that failed) for its owner."""
         if not (self._exists(gid) and self._visible(gid, tenant)):
             c = self.changes.get(gid)
-            seen = c and (tenant is None or tenant.admin or c.tenant == tenant.name)
+            seen = c and (tenant is None or tenant.admin
+                          or (c.tenant is not None and c.tenant == tenant.owner))
             raise NodeError(f"no graph '{gid}'", status=404,
                             extra={"change": c.to_dict()} if seen else None)
 
     def _check_owner(self, gid, tenant):
-        """A tenant changes only its own graphs (and not one another tenant is deploying)."""
+        """A tenant changes only its own graphs (and not one another tenant is deploying).
+        The answer says the id is taken, nothing of whose (no oracle beyond that)."""
         if tenant is None or tenant.admin:
             return
         if self._exists(gid) and not self._visible(gid, tenant):
-            raise NodeError(f"graph id '{gid}' belongs to another tenant", "$.id (URL)", 403)
+            raise NodeError(f"graph id '{gid}' cannot be used: choose another id",
+                            "$.id (URL)", 403)
+
+    def _named(self, gid, tenant):
+        """A graph as an error text for ``tenant`` names it: by id if it may see it, else
+        as 'another graph' (a tenant learns no id, no owner of anybody else's)."""
+        return f"graph '{gid}'" if self._visible(gid, tenant) else "another graph"
+
+    def _seen_of(self, graphs, tenant):
+        return [g for g in graphs if self._visible(g, tenant)]
 
     def _check_tenant(self, graph, tenant):
         if tenant is None or tenant.admin:
@@ -138,6 +151,13 @@ class Node:
             if ep.ifname and not tenant.may_use(ep.ifname):
                 raise NodeError(f"end-point '{ep.id}': tenant '{tenant.name}' may not use "
                                 f"interface '{ep.ifname}'", f"{ep.path}.{ep.type}.if-name", 403)
+        for v in graph.vnfs:
+            for c in v.control:
+                if not tenant.control_addresses(c.host_port):
+                    raise NodeError(f"tenant '{tenant.name}' may not take node TCP port "
+                                    f"{c.host_port} for unify-control (the tenant's UCI "
+                                    "section grants none: list control 'ADDR:PORT')",
+                                    f"{c.path}.host-tcp-port", 403)
 
     def _publish(self, gid, kind, data):
         owner = self._owner(gid)
@@ -193,7 +213,7 @@ class Node:
             "id": gid, "status": d.state, "backend": self.switch.name,
             "percentage_completed": 100,                 # the UN's field: deployed
             **({"problems": list(d.problems)} if d.problems else {}),
-            "VNFs": [self._nf_status(i) for i in d.instances.values()],
+            "VNFs": [self._nf_status(i, tenant) for i in d.instances.values()],
             "flow-rules": [{"id": r.id, "priority": r.priority,
                             **counters.get(r.id, {"packets": None, "bytes": None})}
                            for r in d.graph.rules],
@@ -231,7 +251,9 @@ class Node:
             out["change"] = c.to_dict()
         return out
 
-    def capabilities(self):
+    def capabilities(self, tenant=None):
+        """What the node offers; a tenant's counts are of its own graphs (and it sees no
+        other's set-aside files)."""
         funcs = []
         best = self.resolver.preferred()
         for t in self.repo.templates():
@@ -240,6 +262,7 @@ class Node:
                               "multitenancy": t.multitenancy, "ports": list(t.ports),
                               "preferred": best.get(t.name) is t})
         mem = _meminfo()
+        mine = [d for g, d in list(self.graphs.items()) if self._visible(g, tenant)]
         steering = self.switch.features()
         return {
             "functional-capabilities": funcs,
@@ -249,9 +272,10 @@ class Node:
                                "steering": {**steering, "probe": self.switch.probe_result},
                                "endpoint-types": steering["endpoint-types"]},
             "resources": {"cpus": os.cpu_count(), "memory-free-kb": mem.get("MemAvailable"),
-                          "memory-total-kb": mem.get("MemTotal"), "graphs": len(self.graphs),
-                          "nfs": sum(len(d.instances) for d in self.graphs.values())},
-            "set-aside": list(self.set_aside),   # state files that could not be read at start
+                          "memory-total-kb": mem.get("MemTotal"), "graphs": len(mine),
+                          "nfs": sum(len(d.instances) for d in mine)},
+            # state files that could not be read at start
+            "set-aside": list(self.set_aside) if tenant is None or tenant.admin else [],
         }
 
     # -- one NF (paper Table II) ----------------------------------------------------------------
@@ -273,8 +297,7 @@ class Node:
             if inst is None:
                 raise NodeError(f"graph '{gid}' has no NF '{nf}'", status=404)
             if inst.shared:
-                raise NodeError(f"NF '{nf}' is a single instance shared by graphs "
-                                f"({', '.join(self.compute.shared_view(inst)[1])}): one "
+                raise NodeError(f"NF '{nf}' is a single instance shared by graphs: one "
                                 f"graph cannot {action} it", status=409)
             if inst.state not in self.NF_ACTIONS[action]:
                 raise NodeError(f"NF '{nf}' is {inst.state}: cannot {action} it (only when "
@@ -291,15 +314,16 @@ class Node:
                 self.store.runtime.put(gid, d.record())
                 self._publish(gid, "nf", {"graph": gid, "nf": nf, "state": inst.state,
                                            "fault": inst.fault})
-            return self._nf_status(inst)
+            return self._nf_status(inst, tenant)
 
-    def _nf_status(self, i):
+    def _nf_status(self, i, tenant=None):
         out = {"id": i.nf, "name": i.name, "implementation": i.impl, "state": i.state,
                "fault": i.fault, "fault-detail": i.fault_detail, "netns": i.netns,
                "ports": [{"id": p.id, "ifname": p.ifname, "host-ifname": p.host}
                          for p in i.ports]}
         if i.shared:                      # one instance serving several graphs
-            out["state"], out["shared-by"] = self.compute.shared_view(i)
+            out["state"], by = self.compute.shared_view(i)
+            out["shared-by"] = self._seen_of(by, tenant)      # others' graphs: unnamed
         if i.control:
             out["control"] = [{"host-tcp-port": h, "vnf-tcp-port": v,
                                "address": i.ctl["addr"].split("/")[0] if i.ctl else None}
@@ -318,7 +342,7 @@ class Node:
         """Deploy or update graph ``gid``. Returns True when it was created."""
         validate_id(gid, "$.id (URL)", "graph id")
         self._check_owner(gid, tenant)               # before any record of the attempt
-        change = self.changes.begin(gid, "put", tenant.name if tenant else None,
+        change = self.changes.begin(gid, "put", owner_of(tenant),
                                     new=not self._exists(gid))
         try:
             graph = parse_graph(doc, gid)
@@ -336,14 +360,18 @@ class Node:
         self._check_tenant(graph, tenant)
         change.new = old is None and gid not in self.failed
         self.changes.running(change)
-        # a new graph gets its caller as owner (over any stale record a crash left)
-        new_owner = tenant is not None and old is None and gid not in self.failed
+        # a new graph gets its caller as owner (over any stale record a crash left); root's
+        # graphs are nobody's
+        new_graph = old is None and gid not in self.failed
+        new_owner = new_graph and owner_of(tenant) is not None
         try:
             if new_owner:                  # before the deploy: it scopes internal groups
-                self.store.owners.put(gid, {"tenant": tenant.name})    # (and the events)
+                self.store.owners.put(gid, {"tenant": tenant.owner})   # (and the events)
+            elif new_graph:
+                self.store.owners.delete(gid)
             self._publish(gid, "graph", {"id": gid, "event": change.progress(),
                                          "status": "complete" if old else "absent"})
-            self._deploy(graph, old)
+            self._deploy(graph, old, tenant=tenant)
         except Exception as e:
             if new_owner:
                 self.store.owners.delete(gid)
@@ -359,7 +387,7 @@ class Node:
 
     def delete(self, gid, tenant=None):
         self._must_see(gid, tenant)
-        change = self.changes.begin(gid, "delete", tenant.name if tenant else None)
+        change = self.changes.begin(gid, "delete", owner_of(tenant))
         try:
             with self.lock:
                 self._delete(gid, tenant, change)
@@ -396,11 +424,11 @@ class Node:
         self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
         self.store.owners.delete(gid)
 
-    def _deploy(self, graph, old: Deployed | None, store=True):
+    def _deploy(self, graph, old: Deployed | None, store=True, tenant=None):
         self.switch.check(graph)
         endpoints.check(graph, kernel_tunnels=not self.switch.tunnel_ports)
-        self._check_endpoints(graph)
-        self._check_control(graph, old)
+        self._check_endpoints(graph, tenant)
+        self._check_control(graph, old, tenant)
         prev = old.instances if old else {}
         plan, unplanned = {}, []
         for v in graph.vnfs:                # every NF that cannot be planned, in one answer
@@ -534,7 +562,7 @@ class Node:
                       graph.id, e)
         faults.point("deploy:stored")
 
-    def _check_control(self, graph, old):
+    def _check_control(self, graph, old, tenant=None):
         """unify-control host ports: free on this node (no other graph's, no listening
         socket's), and a way to forward them (nft)."""
         held = {h: gid for gid, d in self.graphs.items() if gid != graph.id
@@ -547,7 +575,7 @@ class Node:
                     raise NodeError("unify-control needs nftables (nft) on this node", path, 422)
                 if c.host_port in held:
                     raise NodeError(f"host TCP port {c.host_port} is already forwarded for "
-                                    f"graph '{held[c.host_port]}'", path, 409)
+                                    f"{self._named(held[c.host_port], tenant)}", path, 409)
                 if c.host_port not in mine and control.listening(c.host_port):
                     raise NodeError(f"host TCP port {c.host_port} is in use on this node "
                                     "(a socket listens on it)", path, 409)
@@ -559,15 +587,38 @@ class Node:
         graphs = {gid: d for gid, d in self.graphs.items() if gid != drop}
         if pending is not None:
             graphs[pending.graph.id] = pending
-        control.apply([f for d in graphs.values() for f in _forwards(d)])
+        control.apply([(*f, self._control_addresses(gid, f[0]))
+                       for gid, d in graphs.items() for f in _forwards(d)])
 
-    def _check_endpoints(self, graph):
+    def _control_addresses(self, gid, port):
+        """Where graph ``gid``'s unify-control ``port`` opens: None for every local address
+        (root's and an admin tenant's graphs), else the addresses its owner is granted for
+        that port now (an owner no longer configured: nowhere)."""
+        owner = self._owner(gid)
+        if owner is None:
+            return None
+        t = self.tenants.by_name.get(owner)
+        if t is not None and t.admin:
+            return None
+        return t.control_addresses(port) if t else []
+
+    def _check_endpoints(self, graph, tenant=None):
         """Every end-point's interface exists, is not unlite's own, and its traffic belongs
         to no other end-point: an ``interface`` end-point takes the whole interface, a
-        ``vlan`` end-point one tag of it (409 when another graph holds it)."""
-        ours = {p.host for d in self.graphs.values() for i in d.instances.values()
+        ``vlan`` end-point one tag of it (409 when another graph holds it). Interfaces are
+        compared by ifindex: one interface has one index whatever name a graph gives it (an
+        altname, ``ip link property add``). A veth whose other end is unlite's (an NF's port
+        the NF moved into the node's namespace) is that NF's, not an end-point (409)."""
+        ours = {p.host: gid for gid, d in self.graphs.items() for i in d.instances.values()
                 for p in i.ports}
-        held = [(ep.ifname, ep.params.get("vlan-id"), gid, ep.id)
+        known = {}
+
+        def index(name):                # another graph's interface: its index, or its name
+            if name not in known:       # while it is gone (a degraded graph)
+                info = sh.link(name)
+                known[name] = info["index"] if info else name
+            return known[name]
+        held = [(index(ep.ifname), ep.params.get("vlan-id"), gid, ep.id)
                 for gid, d in self.graphs.items() if gid != graph.id
                 for ep in d.graph.endpoints if ep.ifname]
         mine = []
@@ -577,20 +628,32 @@ class Node:
                 continue
             path = f"{ep.path}.{ep.type}.if-name"
             if name in ours or name.startswith("ul"):
+                info = None
+            else:
+                info = sh.link(name)
+                if info is None:
+                    raise NodeError(f"end-point '{ep.id}': interface '{name}' does not "
+                                    "exist on this node", path, 422)
+            if info is None or info["name"] in ours or info["name"].startswith("ul"):
                 raise NodeError(f"interface '{name}' of end-point '{ep.id}' belongs to "
                                 "unlite itself and cannot be an end-point", path, 422)
-            if not sh.link_exists(name):
-                raise NodeError(f"end-point '{ep.id}': interface '{name}' does not exist on "
-                                "this node", path, 422)
+            peer = _ifname(info["peer"]) if info["peer"] else None
+            if peer and (peer in ours or peer.startswith("ul")):
+                whose = self._named(ours[peer], tenant) if peer in ours else "a graph"
+                raise NodeError(f"end-point '{ep.id}': interface '{name}' is the port of an "
+                                f"NF of {whose}, moved into the node's namespace (its veth "
+                                f"peer is {peer})", path, 409)
             what = f"interface '{name}'" + (f" VLAN {vid}" if vid is not None else "")
+            if name != info["name"]:
+                what += f" ('{info['name']}')"
             for other, ovid, gid, eid in held + mine:
-                if other == name and (vid is None or ovid is None or vid == ovid):
+                if other == info["index"] and (vid is None or ovid is None or vid == ovid):
                     if gid == graph.id:
                         raise NodeError(f"end-points '{eid}' and '{ep.id}' both use {what}",
                                         path, 422)
-                    raise NodeError(f"end-point '{ep.id}': {what} is already used by graph "
-                                    f"'{gid}'", path, 409)
-            mine.append((name, vid, graph.id, ep.id))
+                    raise NodeError(f"end-point '{ep.id}': {what} is already used by "
+                                    f"{self._named(gid, tenant)}", path, 409)
+            mine.append((info["index"], vid, graph.id, ep.id))
 
     @staticmethod
     def _devices(graph, d: Deployed):
@@ -908,3 +971,11 @@ def _meminfo():
     except OSError:
         pass
     return out
+
+
+def _ifname(index):
+    """The primary name of interface ``index`` here, or None."""
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return None

@@ -50,11 +50,14 @@ def _list(items, nullable=True, **kw):
 ERRORS = {c: _resp(d, _ref("Error")) for c, d in (
     (400, "malformed or invalid request (for an NF-FG, path names the faulty value)"),
     (401, "tenants are configured and the call carries no valid token"),
-    (403, "the graph id or an end-point belongs to another tenant"),
+    (403, "the graph id is taken, or the tenant may not use an end-point or a unify-control "
+          "port (the message names nothing of another tenant's)"),
     (404, "no such graph (or it belongs to another tenant), NF or action"),
     (409, "conflicts with another graph (an end-point interface in use) or with the NF's "
           "state"),
     (413, "body larger than 1 MiB"),
+    (429, "too many failed logins of this user name or from this address: try again after "
+          "Retry-After seconds"),
     (422, "valid NF-FG this node cannot honour (unknown NF, missing interface or dependency, "
           "unsupported end-point type or match field, a lifecycle script failed)"),
     (503, "too many event streams open, or too many changes under way: try again later"),
@@ -212,7 +215,7 @@ def document(version):
                 "responses": {"200": _resp("the session token, bare (as the UN's; also in "
                                            "the X-Auth-Token header)", _str(),
                                            media="text/plain; charset=utf-8"),
-                              **_errors(400, 413),
+                              **_errors(400, 413, 429),
                               "401": _resp("unknown user or wrong password", _ref("Error"))}}},
             "/events": {"get": {
                 "summary": "Server-sent events: graph (created, updated, deleted, failed) and "

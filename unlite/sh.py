@@ -22,6 +22,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -164,8 +165,73 @@ def link_exists(name):
         return False
 
 
+# rtnetlink, for ``link`` (linux/rtnetlink.h, linux/if_link.h)
+_RTM_GETLINK, _RTM_NEWLINK, _NLMSG_ERROR, _NLM_F_REQUEST = 18, 16, 2, 1
+_IFLA_IFNAME, _IFLA_LINK, _IFLA_LINKINFO, _IFLA_INFO_KIND = 3, 5, 18, 1
+_IFLA_LINK_NETNSID, _IFLA_PROP_LIST, _IFLA_ALT_IFNAME = 37, 52, 53
+
+
+def _attrs(data):
+    """{type: payload} of a run of netlink attributes (the first of each type)."""
+    out, i = {}, 0
+    while i + 4 <= len(data):
+        length, kind = struct.unpack_from("HH", data, i)
+        if length < 4:
+            break
+        out.setdefault(kind & 0x3FFF, data[i + 4:i + length])
+        i += (length + 3) & ~3
+    return out
+
+
+def link(name):
+    """What the kernel says of interface ``name`` (its name or one of its altnames) in our
+    network namespace: {"index", "name" (the primary one), "altnames", "kind", "peer"
+    (a veth's or tunnel's other end: its ifindex when it is in this namespace, else None)};
+    None when there is none. One rtnetlink request, no exec: end-points are compared by
+    what they are, never by a name a second one can have (``ip link property add``)."""
+    try:
+        index = socket.if_nametoindex(name)
+    except (OSError, ValueError):
+        return None
+    req = struct.pack("=LHHLL", 32, _RTM_GETLINK, _NLM_F_REQUEST, 1, 0) + \
+        struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0)
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as s:
+            s.settimeout(2)
+            s.send(req)
+            msg = s.recv(65536)
+    except OSError:
+        return None
+    length, kind = struct.unpack_from("=LH", msg)
+    if kind != _RTM_NEWLINK:
+        return None                         # NLMSG_ERROR: gone meanwhile
+    a = _attrs(msg[32:length])
+    info = _attrs(a.get(_IFLA_LINKINFO, b""))
+    props = a.get(_IFLA_PROP_LIST, b"")
+    alts, i = [], 0
+    while i + 4 <= len(props):              # every IFLA_ALT_IFNAME, not just the first
+        ln, k = struct.unpack_from("HH", props, i)
+        if ln < 4:
+            break
+        if k == _IFLA_ALT_IFNAME:
+            alts.append(props[i + 4:i + ln].rstrip(b"\0").decode(errors="replace"))
+        i += (ln + 3) & ~3
+    peer = struct.unpack("=i", a[_IFLA_LINK])[0] if len(a.get(_IFLA_LINK, b"")) == 4 else None
+    here = _IFLA_LINK_NETNSID not in a          # no netnsid: the peer is in this namespace
+    return {"index": index,
+            "name": a.get(_IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace") or name,
+            "altnames": alts,
+            "kind": info.get(_IFLA_INFO_KIND, b"").rstrip(b"\0").decode(errors="replace"),
+            "peer": peer if here and peer and peer != index else None}
+
+
 LOG_CAP = 64 << 10      # bytes of an NF's log file; one older file beside it (``log.1``)
 _HEAD, _TAIL = 512, 2048  # bytes of a script's output kept for its error text
+
+
+def _open_log(path):
+    """An NF's log for appending, 0600: scripts print their settings (a key) as often as not."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
 
 
 class _CappedLog:
@@ -175,7 +241,7 @@ class _CappedLog:
 
     def __init__(self, path):
         self.path, self._lock = str(path), threading.Lock()
-        self._f = open(self.path, "ab")
+        self._f = _open_log(self.path)
         self._size = self._f.tell()
 
     def write(self, data):
@@ -197,7 +263,7 @@ class _CappedLog:
         self._f.close()
         try:
             os.replace(self.path, self.path + ".1")
-            self._f = open(self.path, "ab")
+            self._f = _open_log(self.path)
         except OSError:                         # its folder is gone: nothing more to keep
             self._f = None
         self._size = 0
@@ -313,7 +379,8 @@ def cap_log(path):
         with open(path, "rb") as f:
             f.seek(size - LOG_CAP // 2)
             end = f.read(LOG_CAP // 2)
-        with open(f"{path}.1", "wb") as f:
+        with os.fdopen(os.open(f"{path}.1", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                       "wb") as f:
             f.write(end)
         os.truncate(path, 0)
     except OSError:

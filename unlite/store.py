@@ -9,6 +9,10 @@
   compact JSON (a deploy writes its record three times, and json's C encoder only runs
   without ``indent``); the desired graphs are indented for the operator who reads them.
 
+Every file here is 0600 and every folder 0700 (``private_dir``, ``write_atomic``): a graph
+holds its NFs' settings (``unify-env-variables``: an IPsec pre-shared key), which no other
+user of the router may read. Folders an older version made are narrowed at start.
+
 A file that cannot be read back (truncated, empty, not JSON, not UTF-8, not an object) raises
 ``CorruptFile``; ``Folder.set_aside`` renames it to ``<id>.json.bad`` (kept for the operator,
 no longer listed) so the rest of the node can boot. A write that fails (a full disk) raises
@@ -46,13 +50,33 @@ def _fsync_dir(folder):
         os.close(fd)
 
 
+def private_dir(path):
+    """Make folder ``path`` (and its missing parents) 0700, and narrow it to 0700 if it was
+    made wider (by an older version, or an operator's mkdir)."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def write_private(path, text):
+    """Write ``text`` to ``path`` as a 0600 file (a file of a wider mode is narrowed first,
+    before the new text is in it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o600)
+        f.write(text)
+
+
 def write_atomic(path: Path, data, durable=True, compact=False):
     text = json.dumps(data, sort_keys=True, **({"separators": (",", ":")} if compact
                                                else {"indent": 1}))
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w") as f:
+        private_dir(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(fd, 0o600)            # a temp file a crash left, of a wider mode
             f.write(text)
             if durable:
                 f.flush()
@@ -73,7 +97,11 @@ class Folder:
 
     def __init__(self, root, durable=True, compact=False):
         self.root, self.durable, self.compact = Path(root), durable, compact
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root.parent)
+        private_dir(self.root)
+        for f in self.root.iterdir():           # an older version's 0644 files
+            if f.is_file() and not f.is_symlink() and f.stat().st_mode & 0o077:
+                os.chmod(f, 0o600)
 
     def put(self, key, data):
         write_atomic(self.root / f"{key}.json", data, self.durable, self.compact)

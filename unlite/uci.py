@@ -146,6 +146,18 @@ def _given(value):
     return value is not None and not isinstance(value, Default)
 
 
+def _control_grant(value, where):
+    """``ADDR:PORT`` or ``ADDR:PORT-PORT`` (a tenant's ``list control``: the node IPv4
+    address and TCP ports its NFs' unify-control may take) → [addr, first, last]."""
+    m = re.fullmatch(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})(?:-(\d{1,5}))?", value)
+    lo = int(m.group(2)) if m else 0
+    hi = int(m.group(3) or lo) if m else 0
+    if not (m and all(int(b) <= 255 for b in m.group(1).split(".")) and 1 <= lo <= hi <= 65535):
+        raise UciError(f"{where}: {value!r} is not ADDR:PORT or ADDR:PORT-PORT (an IPv4 "
+                       "address of the node, TCP ports 1-65535)")
+    return [m.group(1), lo, hi]
+
+
 def apply_serve_args(a):
     """Fill ``a`` (parsed ``serve`` arguments) from UCI file ``a.uci``; flags given win.
     Sets ``a.tenants`` ({name: [tokens]}) and returns a list of warnings."""
@@ -178,6 +190,7 @@ def apply_serve_args(a):
             if dest == "socket" and not value:
                 value = None                          # '' : no unix socket
         setattr(a, dest, value)
+    from .tenants import RESERVED       # here: the rpcd plugin reads UCI without dataclasses
     tenants = {}
     for s in sections:
         if s.type != "tenant":
@@ -188,13 +201,20 @@ def apply_serve_args(a):
         tokens = s.options.get("token", [])
         tokens = [tokens] if isinstance(tokens, str) else list(tokens)
         where = f"{a.uci}:{s.line}: tenant '{s.name}'"
+        if s.name in RESERVED:
+            raise UciError(f"{where}: the name '{s.name}' is reserved (it was the unix "
+                           "socket's caller, root, whose graphs it would get): rename the "
+                           "section")
         if not tokens:
             warnings.append(f"{where} has no token: it cannot log in")
         for tok in tokens:
             if len(tok) < 16:
                 raise UciError(f"{where}: a token must be at least 16 characters")
         ifaces = s.options.get("interface", [])
+        grants = s.options.get("control", [])
+        grants = [grants] if isinstance(grants, str) else list(grants)
         tenants[s.name] = {
+            "control": [_control_grant(g, f"{where} control") for g in grants],
             "tokens": tokens,
             "interfaces": [ifaces] if isinstance(ifaces, str) else list(ifaces),
             "admin": truth(s.options.get("admin", "0"), f"{where} option admin")}

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .. import sh
 from ..network import control as ctlnet
-from ..store import write_atomic
+from ..store import private_dir, write_atomic, write_private
 from . import freezer, limits, liveness
 from .package import PackageError, Repository, interpreter, missing_dependencies
 
@@ -118,7 +118,7 @@ class NativeDriver:
         self.repo, self.resolver = repo, resolver
         self.tag = sh.node_tag()
         self.run_dir = Path(run_dir) / "nf"
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.run_dir)              # NF settings (a PSK) and logs: root's only
         self.shared_dir = Path(run_dir) / "shared"     # records of single-instance NFs
         self.shared: dict[str, _Shared] = {}           # their netns → instance and views
         self.ctl_slots: set[int] = set()               # unify-control /30s in use
@@ -539,11 +539,11 @@ class NativeDriver:
 
     def _write_config(self, inst):
         rd = self._rundir(inst)
-        rd.mkdir(parents=True, exist_ok=True)
+        private_dir(rd)
         conf = self._config(inst)
-        (rd / "config.json").write_text(json.dumps(conf, indent=1))
+        write_private(rd / "config.json", json.dumps(conf, indent=1))
         if "graphs" in conf:            # the same for sh: "GRAPH NF IF..." per graph
-            (rd / "graphs").write_text("".join(
+            write_private(rd / "graphs", "".join(
                 f"{g['graph']} {g['nf']} {' '.join(p['ifname'] for p in g['ports'])}\n"
                 for g in conf["graphs"]))
 
@@ -559,13 +559,20 @@ class NativeDriver:
         return conf
 
     def _script(self, inst, action, fault, mark=True, extra=None, timeout=None):
+        if action in ("start", "update"):       # never configure an NF from half a package
+            try:
+                self.repo.ensure(inst.pkg_sha256)
+            except PackageError as e:
+                if mark:
+                    inst.state, inst.fault, inst.fault_detail = "Failed", fault, e.message
+                raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {e.message}", fault) from None
         script = Path(inst.pkg_dir) / action
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
             return
         if not os.path.exists(f"/run/netns/{inst.netns}"):
             raise ComputeError(f"NF '{inst.nf}': namespace {inst.netns} is gone", fault)
         rd = self._rundir(inst)
-        rd.mkdir(parents=True, exist_ok=True)
+        private_dir(rd)
         env = {k: v for k, v in inst.env}
         env.update({
             "PATH": sh.SBIN_PATH, "UNLITE_ACTION": action, "UNLITE_GRAPH_ID": inst.graph,

@@ -11,8 +11,11 @@ after the lifecycle actions (``create start stop update delete pause resume stat
                                     entry (uri + sha256)
 - ``Repository``                    the catalog: indexes a folder of ``*.json`` / ``*.tgz``,
                                     resolves a graph's VNF name / ``vnf_template`` to a
-                                    ``Package``: fetched, sha256-verified, unpacked once (tar-slip
-                                    proof) into ``cache_dir/<sha256>/``
+                                    ``Package``: fetched, sha256-verified, unpacked (tar-slip
+                                    proof) into ``cache_dir/<sha256>/``; that folder is checked
+                                    against the archive's ``manifest`` at every use and
+                                    unpacked again when a file is missing, changed or added
+                                    (a package runs whole or not at all)
 - ``Package``                       an unpacked package: its template, folder, scripts
 
 Pure file work: no subprocess is ever run here.
@@ -442,6 +445,55 @@ def _unpack(blob: bytes, dest: Path, source: str):
         raise
 
 
+def _manifest(blob: bytes, source: str):
+    """What archive ``blob`` unpacks to: {relative path: (sha256, mode)} of its files. Its
+    unpacked folder must hold exactly these to be run: a deleted ``start`` would otherwise
+    be skipped and a firewall run without its rules."""
+    import tarfile
+    out = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r|gz") as tar:
+            for i, m in enumerate(tar):
+                if i >= MAX_MEMBERS:
+                    raise PackageError(f"more than {MAX_MEMBERS} archive members")
+                rel = _member_path(m)
+                if rel and not m.isdir():
+                    data = tar.extractfile(m).read(MAX_MEMBER + 1)
+                    out[rel] = (hashlib.sha256(data).hexdigest(),
+                                0o755 if _is_script(rel, data[:2]) else 0o644)
+    except PackageError as e:
+        raise PackageError(f"{source}: {e.message}") from None
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise PackageError(f"{source}: broken archive: {e}") from None
+    return out
+
+
+def _mismatch(dest: Path, manifest):
+    """How unpacked folder ``dest`` differs from ``manifest`` (None: it does not): a file
+    missing, of other content or mode, or one the package does not have."""
+    if not dest.is_dir() or dest.is_symlink():
+        return "are gone"
+    found = set()
+    for dirpath, dirs, files in os.walk(dest):
+        for f in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+            found.add(os.path.relpath(os.path.join(dirpath, f), dest))
+    for rel, (sha, mode) in sorted(manifest.items()):
+        if rel not in found:
+            return f"lack '{rel}'"
+        path = dest / rel
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode:
+                return f"have '{rel}' of another kind or mode"
+            with open(path, "rb") as f:
+                if hashlib.sha256(f.read(MAX_MEMBER + 1)).hexdigest() != sha:
+                    return f"have '{rel}' changed"
+        except OSError as e:
+            return f"have '{rel}' unreadable ({e.strerror})"
+    extra = sorted(found - set(manifest))
+    return f"have '{extra[0]}', which the package has not" if extra else None
+
+
 def _embedded_template(blob: bytes, source: str):
     """Read template.json out of a .tgz without unpacking it."""
     import tarfile
@@ -464,6 +516,7 @@ class Package:
     template: Template
     dir: Path
     sha256: str
+    manifest: dict | None = None        # what ``dir`` must hold (``_manifest``)
 
     def script(self, action):
         """The lifecycle script for ``action``, or None if the package has none."""
@@ -609,15 +662,50 @@ class Repository:
         e = usable[pick([u.template for u in usable]) if pick and len(usable) > 1 else 0]
         if e.error:
             raise e.error
-        pkg = self._packages.get(e.sha256)
-        if pkg is None:
-            pkg = self._packages[e.sha256] = self._materialise(e)
+        pkg = self._whole(e)
         if e.file.suffix == ".json" and (pkg.template.name != e.template.name
                                          or set(pkg.template.aliases) != set(e.template.aliases)):
             raise PackageError(f"{e.file}: index says '{e.template.name}' "
                                f"{list(e.template.aliases)} but the package is "
                                f"'{pkg.template.name}' {list(pkg.template.aliases)}")
         return pkg
+
+    def _whole(self, e: _Entry):
+        """The package of entry ``e``, its folder checked against its manifest: unpacked
+        again from the catalog when a file is missing or not the package's; PackageError
+        when it cannot be (never a half package)."""
+        pkg = self._packages.get(e.sha256)
+        why = _mismatch(pkg.dir, pkg.manifest) if pkg else None
+        if pkg and not why:
+            return pkg
+        if why:
+            log.warning("%s: the unpacked files in %s %s: unpacking it again", e.file,
+                        pkg.dir, why)
+        try:
+            pkg = self._packages[e.sha256] = self._materialise(e)
+        except PackageError as err:             # a broken one stays known: ensure refuses it
+            if why:
+                raise PackageError(f"{e.file}: the package's files in {pkg.dir} {why}, and "
+                                   f"it cannot be unpacked again: {err.message}") from None
+            raise
+        return pkg
+
+    def ensure(self, sha256):
+        """Before a script that configures an NF (start, update) runs: the package of
+        ``sha256`` whole, unpacked again if need be; PackageError when it cannot be. A
+        package this process never resolved is not checked (its plan was)."""
+        with self._lock:
+            if sha256 not in self._packages:
+                return
+            for e in self._entries or ():
+                if e.sha256 == sha256 and e.template:
+                    self._whole(e)
+                    return
+            pkg = self._packages[sha256]
+            why = _mismatch(pkg.dir, pkg.manifest)
+            if why:
+                raise PackageError(f"the package's files in {pkg.dir} {why}, and its catalog "
+                                   "entry is gone")
 
     def _stale(self, e):
         try:
@@ -627,18 +715,32 @@ class Repository:
 
     # -- fetch + unpack ------------------------------------------------------------------------
     def _materialise(self, e: _Entry):
+        """Fetch the archive (once a process, and again to repair), check its pin, and make
+        ``cache_dir/<sha256>`` hold exactly its files: a folder that does not (a previous
+        run's, changed since) is replaced."""
         dest = self.cache_dir / e.sha256
-        if not (dest / "template.json").is_file():     # unpack once; the sha256 names it
-            blob = self._fetch(e.uri, e.file)
-            actual = hashlib.sha256(blob).hexdigest()
-            if actual != e.sha256:
-                raise PackageError(f"{e.file}: sha256 mismatch for {e.uri}: expected "
-                                   f"{e.sha256}, got {actual}")
+        blob = self._fetch(e.uri, e.file)
+        actual = hashlib.sha256(blob).hexdigest()
+        if actual != e.sha256:
+            raise PackageError(f"{e.file}: sha256 mismatch for {e.uri}: expected "
+                               f"{e.sha256}, got {actual}")
+        if not os.path.lexists(dest):
+            _unpack(blob, dest, e.uri)          # every member checked (tar-slip, sizes)
+        manifest = _manifest(blob, e.uri)
+        if _mismatch(dest, manifest):
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            else:
+                dest.unlink()
+        if not os.path.lexists(dest):
             _unpack(blob, dest, e.uri)
+        why = _mismatch(dest, manifest)
+        if why:                                 # changed while being unpacked
+            raise PackageError(f"{e.file}: the files unpacked in {dest} {why}")
         t = load_template((dest / "template.json").read_bytes(), f"{e.uri}!template.json")
         check_interpreters(t, [(a, (dest / a).read_bytes()[:256]) for a in ACTIONS
                                if (dest / a).is_file()], e.uri)
-        return Package(t, dest, e.sha256)
+        return Package(t, dest, e.sha256, manifest)
 
     def _fetch(self, uri, source):
         u = urllib.parse.urlsplit(uri)

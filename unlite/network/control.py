@@ -7,7 +7,9 @@ forward of every graph and is rewritten in one ``nft -f`` transaction per change
 
 - prerouting and output: ``fib daddr type local tcp dport HOST dnat to NF:PORT`` — only
   connections to the node's own addresses (from other hosts, and from the node itself,
-  127.0.0.1 included: the control veth has ``route_localnet``);
+  127.0.0.1 included: the control veth has ``route_localnet``); a tenant's forward only
+  ``ip daddr { ADDR, ... }``, the addresses its UCI section grants for that port (``list
+  control 'ADDR:PORT'``): never the WAN's unless granted;
 - postrouting: masquerade towards the control veths, so the NF answers over ``ctl0``
   whatever its own routes say.
 
@@ -62,19 +64,26 @@ def listening(port):
 
 def apply(forwards):
     """Make the table hold exactly ``forwards``: [(host port, NF address, NF port, node-side
-    device)]. No forward, no table."""
+    device, node addresses)], the addresses None for every local one (root's forwards) or
+    the list a tenant is granted (empty: the port opens nowhere). No forward, no table."""
     lines = [f"add table ip {TABLE}", f"delete table ip {TABLE}"]
     if forwards:
         lines.append(f'add table ip {TABLE} {{ comment "unlite unify-control"; }}')
         for chain, hook, prio in (("pre", "prerouting", "dstnat"), ("out", "output", "-100")):
             lines.append(f"add chain ip {TABLE} {chain} {{ type nat hook {hook} priority "
                          f"{prio}; policy accept; }}")
-            for host, addr, port, _ in forwards:
-                lines.append(f"add rule ip {TABLE} {chain} fib daddr type local tcp dport "
-                             f"{host} counter dnat to {addr}:{port}")
+            for host, addr, port, _, daddrs in forwards:
+                if daddrs is None:
+                    to = "fib daddr type local"
+                elif daddrs:
+                    to = "ip daddr { " + ", ".join(sorted(daddrs)) + " }"
+                else:
+                    continue
+                lines.append(f"add rule ip {TABLE} {chain} {to} tcp dport {host} counter "
+                             f"dnat to {addr}:{port}")
         lines.append(f"add chain ip {TABLE} post {{ type nat hook postrouting priority "
                      "srcnat; policy accept; }")
-        devs = "{ " + ", ".join(f'"{d}"' for d in sorted({dev for *_, dev in forwards})) + " }"
+        devs = "{ " + ", ".join(f'"{d}"' for d in sorted({f[3] for f in forwards})) + " }"
         lines.append(f"add rule ip {TABLE} post oifname {devs} masquerade")
         # From an NF's control veth only the replies of forwarded connections come in: the
         # NF reaches neither the node's own services nor, routed, anything beyond it.

@@ -20,7 +20,7 @@ import threading
 
 from .. import sh
 from ..httpd import MAX_BODY
-from ..tenants import ADMIN
+from ..tenants import ROOT
 from . import methods, wire
 
 log = logging.getLogger("unlite.ubus")
@@ -43,13 +43,13 @@ class InProcess:
             raise methods.Failure(f"a system command failed: {e}", status=500) from None
 
     def summaries(self):
-        return self._do(self.node.summaries, ADMIN)
+        return self._do(self.node.summaries, ROOT)
 
     def get(self, gid):
-        return self._do(self.node.get, gid, ADMIN)
+        return self._do(self.node.get, gid, ROOT)
 
     def status(self, gid):
-        return self._do(self.node.status, gid, ADMIN)
+        return self._do(self.node.status, gid, ROOT)
 
     def capabilities(self):
         return self._do(self.node.capabilities)
@@ -66,17 +66,17 @@ class InProcess:
             raise methods.Failure(f"the graph is {len(body)} bytes, more than the daemon "
                                   f"takes ({MAX_BODY})", status=413, path="graph")
         def put():
-            return {"id": gid, "created": self.node.put(gid, body, ADMIN)}
+            return {"id": gid, "created": self.node.put(gid, body, ROOT)}
         return self._change(gid, "put", put, wait)
 
     def delete(self, gid, wait):
         def delete():
-            self.node.delete(gid, ADMIN)
+            self.node.delete(gid, ROOT)
             return {"id": gid, "deleted": True}
         return self._change(gid, "delete", delete, wait)
 
     def nf(self, gid, nf, action, wait):
-        return self._change(gid, "nf", lambda: self.node.nf_action(gid, nf, action, ADMIN),
+        return self._change(gid, "nf", lambda: self.node.nf_action(gid, nf, action, ROOT),
                             wait)
 
 
