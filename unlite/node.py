@@ -383,10 +383,12 @@ class Node:
                     self._forward(drop=gid)
                 except sh.CommandError as e:
                     log.error("graph %s: could not remove its control ports: %s", gid, e)
-            self.switch.remove(gid, d.chains)
-            faults.point("delete:unsteered")
-            self.compute.teardown(insts, stop=False)
-            endpoints.delete(d.links.values())
+
+            def unsteer():          # while the kernel frees the namespaces' veths
+                self.switch.remove(gid, d.chains)
+                faults.point("delete:unsteered")
+                endpoints.delete(d.links.values())
+            self.compute.teardown(insts, stop=False, meanwhile=unsteer)
             faults.point("delete:freed")
             del self.graphs[gid]
         self.failed.pop(gid, None)

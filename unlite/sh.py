@@ -141,20 +141,6 @@ def netns_pids(names):
     return pids
 
 
-def wait_links_gone(names, timeout):
-    """Wait until no interface of ``names`` exists in our namespace; return those left."""
-    left = list(names)
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while left:
-        left = [n for n in left if link_exists(n)]
-        if not left or time.monotonic() >= deadline:
-            break
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
-    return left
-
-
 def link_exists(name):
     """Is there an interface ``name`` in our network namespace? (an ioctl, no exec)"""
     try:
