@@ -2,7 +2,8 @@
 (``bridge``, their ports steered into each other: no end-point) for N = 1, 10, 50, 100; at
 each N, side by side: a probe graph's PUT and DELETE (median of ``--probes``), a status GET,
 ``GET /graphs`` (the answer of ``ubus call unlite list``: one request whatever N) beside one
-graph's ``GET /NF-FG/<id>``, ``GET /NF-FG/`` (every graph), and the daemon's RSS; each as a
+graph's ``GET /NF-FG/<id>``, ``GET /NF-FG/`` (every graph; compact, beside ``?pretty``: the
+indented answer every call had before), and the daemon's RSS; each as a
 ratio to its N = 1 figure (the issue's goal: within 1.3× at N = 500). At the end every graph
 is deleted, timed against the time it took to make them (goal: under 2×).
 
@@ -64,6 +65,7 @@ def ladder(sizes, probes, work):
                    "list": med(lambda: api("GET", "/graphs"), 20),
                    "get": med(lambda: api("GET", "/NF-FG/g0"), 20),
                    "all": med(lambda: api("GET", "/NF-FG/"), 10),
+                   "pretty": med(lambda: api("GET", "/NF-FG/?pretty"), 10),
                    "rss": rss_mb(d.proc.pid)}
             rows.append(row)
             print(f"  N={n}: {row}", file=sys.stderr, flush=True)
@@ -93,13 +95,15 @@ def main(argv=None):
     one = rows[0]
     print(f"\n## Scale ladder: N graphs × 2 NFs (bridge, nft; medians; ratio to N = {one['n']})\n")
     print("| N | probe PUT | status GET | `GET /graphs` (ubus list) | one `GET /NF-FG/<id>` "
-          "| list / one GET | `GET /NF-FG/` | probe DELETE | RSS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| list / one GET | `GET /NF-FG/` | `?pretty` (indented) / compact | probe DELETE "
+          "| RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         x = lambda k: f"{r[k]:.1f} ms ({r[k] / one[k]:.2f}×)"
         print(f"| {r['n']} | {x('put')} | {x('status')} | {r['list']:.2f} ms "
               f"({r['list'] / one['list']:.2f}×) | {r['get']:.2f} ms | "
-              f"{r['list'] / r['get']:.1f}× | {r['all']:.1f} ms | {x('delete')} | "
+              f"{r['list'] / r['get']:.1f}× | {r['all']:.1f} ms | "
+              f"{r['pretty'] / r['all']:.2f}× | {x('delete')} | "
               f"{r['rss']:.1f} MB |")
     print(f"\ndeleting all {made} graphs: {delete:.1f} s, making them: {create:.1f} s "
           f"(delete / create {delete / create:.2f}×; goal < 2×)")
