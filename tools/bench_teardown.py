@@ -12,8 +12,7 @@ process — made and removed, round by round interleaved so that load cancels:
   steered into each other, no end-point; its start script leaves one ``sleep`` running) and
   of 1 ``bridge`` NF (``make bench``'s NF: a Linux bridge in its namespace, which the kernel
   takes longer to free) through the REST API, PUT → 201 and DELETE → 204; and with
-  ``--base REV`` the unlite of another commit beside this one (a before/after in one run),
-  with ``--nft-exec`` this one executing ``nft`` instead of calling libnftables.
+  ``--base REV`` the unlite of another commit beside this one (a before/after in one run).
 
 A delete is over when the kernel has freed the veths (their names are free again):
 unlite's DELETE returns only then; for the floor and crun, which return before, both times.
@@ -21,7 +20,7 @@ Veths just made take the kernel longer to free than settled ones (it waits for w
 creation queued), so every delete runs twice: right after the deploy ("young") and after
 ``--age`` s ("settled"). Median of ``--runs``.
 
-Run alone: ``python tools/bench_teardown.py [--runs 15] [--base REV] [--nft-exec]``.
+Run alone: ``python tools/bench_teardown.py [--runs 15] [--base REV]``.
 """
 from __future__ import annotations
 
@@ -202,7 +201,7 @@ def timed(fn):
     return (time.perf_counter() - t) * 1e3
 
 
-def measure(runs, age, base, work, nft_exec=False):
+def measure(runs, age, base, work):
     lab, helper, made = netlab.Lab("ulbt"), None, {}
     crun = shutil.which("crun") is not None
     try:
@@ -212,10 +211,6 @@ def measure(runs, age, base, work, nft_exec=False):
         if base:
             daemons[f"unlite {base[0]}"] = netlab.Daemon(gw, work / "base-run", repo,
                                                          port=8081, root=base[1]).start()
-        if nft_exec:
-            daemons["unlite (nft executed)"] = netlab.Daemon(
-                gw, work / "exec-run", repo, port=8082,
-                env=dict(os.environ, UNLITE_NFT="exec")).start()
         helper = HelperProc(gw, work, crun)
         shapes = {"1 idle NF": (1, "idle"), "2 idle NFs": (2, "idle"),
                   "1 bridge NF": (1, "bridge")}
@@ -281,8 +276,6 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--age", type=float, default=0.25, help="s a settled graph lives (0.25)")
     ap.add_argument("--base", metavar="REV", help="also the unlite of commit REV, beside")
-    ap.add_argument("--nft-exec", action="store_true",
-                    help="also this unlite executing nft (UNLITE_NFT=exec), not libnftables")
     ap.add_argument("--helper", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.helper:
@@ -296,7 +289,7 @@ def main(argv=None):
             rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", a.base],
                                  capture_output=True, text=True, check=True).stdout.strip()
             base = (rev, checkout(a.base, work))
-        res, crun = measure(a.runs, a.age, base, work, a.nft_exec)
+        res, crun = measure(a.runs, a.age, base, work)
     med = {k: {m: statistics.median(v) for m, v in r.items()} for k, r in res.items()}
     print(f"\n## Teardown beside a container's (netns + 2 veths + 1 process; median of "
           f"{a.runs}, interleaved)\n")

@@ -6,11 +6,7 @@ this module: argument lists (never a shell string), a timeout, every command log
 
 - ``run(argv)``            one command, output captured
 - ``ip_batch(lines, ns)``  many ``ip`` commands in one exec (``ip -batch -``, ``-n NS`` aware)
-- ``nft_apply(text)``      one atomic nftables transaction (``nft -f -``), and
-  ``nft_json(*args)``      a listing as JSON: both through libnftables in the daemon where
-                           ctypes and the library are there (``_Libnft``: one context kept
-                           open, ~0.05 ms a call instead of an ``nft`` process's 2.5-13 ms),
-                           else ``nft`` is executed (``UNLITE_NFT=exec`` forces that)
+- ``nft_apply(text)``      one atomic nftables transaction (``nft -f -``)
 - ``run_script(...)``      a lifecycle script, killed with its process group when it
                            outlives its timeout; its output read through a pipe a chunk at a
                            time into the NF's log, capped and rotated (``LOG_CAP`` × 2), the
@@ -76,83 +72,14 @@ def ip_batch(lines, ns=None, force=False):
     run(argv, input="\n".join(lines) + "\n", check=not force)
 
 
-class _Libnft:
-    """libnftables (what the ``nft`` program is a front of) in this process: one context,
-    kept open, for every transaction and listing; one call at a time (a context is not
-    thread-safe). Its cache is the library's: checked against the ruleset's generation on
-    every command, so changes made by others are seen."""
-
-    JSON = 1 << 4                           # NFT_CTX_OUTPUT_JSON
-
-    def __init__(self):
-        import ctypes                       # OpenWrt: python3-ctypes (else: nft is executed)
-        lib = ctypes.CDLL("libnftables.so.1")
-        p, s = ctypes.c_void_p, ctypes.c_char_p
-        for name, res, args in (("nft_ctx_new", p, [ctypes.c_uint32]),
-                                ("nft_ctx_buffer_output", ctypes.c_int, [p]),
-                                ("nft_ctx_buffer_error", ctypes.c_int, [p]),
-                                ("nft_ctx_get_output_buffer", s, [p]),
-                                ("nft_ctx_get_error_buffer", s, [p]),
-                                ("nft_ctx_output_set_flags", None, [p, ctypes.c_uint]),
-                                ("nft_run_cmd_from_buffer", ctypes.c_int, [p, s])):
-            f = getattr(lib, name)
-            f.restype, f.argtypes = res, args
-        self.lib, self.lock = lib, threading.Lock()
-        self.ctx = lib.nft_ctx_new(0)
-        if not self.ctx or lib.nft_ctx_buffer_output(self.ctx) or \
-                lib.nft_ctx_buffer_error(self.ctx):
-            raise OSError("libnftables: no context")
-
-    def run(self, text, json_out=False):
-        """(exit code, output, error text) of ``text`` run as one ``nft -f``."""
-        with self.lock:
-            self.lib.nft_ctx_output_set_flags(self.ctx, self.JSON if json_out else 0)
-            code = self.lib.nft_run_cmd_from_buffer(self.ctx, text.encode())
-            out = self.lib.nft_ctx_get_output_buffer(self.ctx) or b""
-            err = self.lib.nft_ctx_get_error_buffer(self.ctx) or b""
-        return code, out.decode(errors="replace"), err.decode(errors="replace")
-
-
-_libnft, _libnft_tried = None, False
-
-
-def _nft():
-    """The libnftables context (made on first use), or None: execute ``nft``."""
-    global _libnft, _libnft_tried
-    if not _libnft_tried:
-        _libnft_tried = True
-        if os.environ.get("UNLITE_NFT", "lib") != "exec":
-            try:
-                _libnft = _Libnft()
-                log.info("nftables through libnftables in the daemon")
-            except (ImportError, OSError, AttributeError) as e:
-                log.info("nftables by executing nft (no libnftables here: %s)", e)
-    return _libnft
-
-
-def _nft_call(argv, text, json_out, check):
-    lib = _nft()
-    if lib is None:
-        return run(argv, input=text if argv[-1] == "-" else None, check=check)
-    t0 = time.monotonic()
-    code, out, err = lib.run(text, json_out)
-    log.debug("libnftables %s -> %d (%.2f ms)", text.strip().splitlines()[0][:80] if
-              text.strip() else "", code, (time.monotonic() - t0) * 1e3)
-    if code and check:
-        raise CommandError(argv, code, err or out, text)
-    return out
-
-
-def nft_apply(text, check=True):
-    """Apply ``text`` as one nftables transaction: all of it, or nothing. Raises
-    CommandError (the ``nft -f -`` it stands for, nft's error text) when ``check``."""
+def nft_apply(text):
+    """Apply ``text`` as one nftables transaction: all of it, or nothing."""
     if text.strip():
-        _nft_call(["nft", "-f", "-"], text, False, check)
+        run(["nft", "-f", "-"], input=text)
 
 
 def nft_json(*args):
-    """``nft -j ARGS``: the list of its ``nftables`` objects."""
-    out = _nft_call(["nft", "-j", *args], " ".join(args) + "\n", True, True)
+    out = run(["nft", "-j", *args])
     return json.loads(out).get("nftables", []) if out.strip() else []
 
 

@@ -88,4 +88,4 @@ def apply(forwards):
 
 def remove():
     """Delete the table (cleanup; never raises)."""
-    sh.nft_apply(f"delete table ip {TABLE}\n", check=False)
+    sh.run(["nft", "delete", "table", "ip", TABLE], check=False)
