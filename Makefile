@@ -56,6 +56,8 @@ bench: deps install         ## start overhead, chain deploy, daemon RSS; backend
 	$(BIN)/python tools/bench_backends.py
 	$(BIN)/python tools/bench_ubus.py
 	$(BIN)/python tools/bench_restart.py
+	$(BIN)/python tools/bench_teardown.py
+	$(BIN)/python tools/bench_scale.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

@@ -29,6 +29,17 @@ def test_round_trip(obj):
     assert blobmsg.decode(blobmsg.encode(obj)) == obj
 
 
+def test_names_past_the_header_cache_and_long_names_encode_alike():
+    """Name headers are cached (field names repeat across a ``list`` of many graphs); names
+    the cache does not keep (past its size, longer than 64 bytes) encode the same way."""
+    many = {f"graph-{i}": {"id": f"graph-{i}", "vnfs": i} for i in range(blobmsg._NAMES_MAX + 10)}
+    long = {"n" * 300: 1, "é" * 40: "x"}
+    for obj in (many, long):
+        data = blobmsg.encode(obj)
+        assert blobmsg.decode(data) == obj and blobmsg.encode(obj) == data
+    assert len(blobmsg._NAMES) <= blobmsg._NAMES_MAX
+
+
 def test_types_are_libubox_choices():
     """As blobmsg_add_json_from_string makes them: INT32 when it fits, else INT64; booleans
     INT8; null UNSPEC; and the 4-byte padding of every attribute."""

@@ -13,6 +13,8 @@ Rows:
   uhttpd + the daemon measured from /proc.
 
 Each mode gets its own sandbox and daemon; one graph is deployed in each (a 1-NF bridge).
+Then, on the daemon's object, ``list`` beside one graph's ``get`` with 1, 10 and 50 graphs:
+``list`` is one call whatever their number; its answer is a line per graph.
 """
 from __future__ import annotations
 
@@ -72,12 +74,13 @@ class Mode:
         self.sid = self.sb.login("viewer", "viewer-pw")
         return self
 
-    def ucode_list(self, n):
-        """Seconds per call of n `list` calls from one ucode process."""
+    def ucode_list(self, n, method="list", args="{}"):
+        """Seconds per call of n `list` (or ``method``) calls from one ucode process."""
         script = ("let c = require('ubus').connect(); let t = []; "
                   "for (let i = 0; i < %d; i++) { let a = clock(true); "
-                  "c.call('unlite', 'list', {}); let b = clock(true); "
-                  "push(t, (b[0] - a[0]) * 1e9 + (b[1] - a[1])); } print(t, '\\n');" % n)
+                  "c.call('unlite', '%s', %s); let b = clock(true); "
+                  "push(t, (b[0] - a[0]) * 1e9 + (b[1] - a[1])); } print(t, '\\n');"
+                  % (n, method, args))
         p = self.sb.exec("ucode", "-e", script, timeout=600)
         assert p.returncode == 0, p.stderr
         return [ns / 1e9 for ns in json.loads(p.stdout)]
@@ -136,6 +139,26 @@ class Mode:
             self.sb.stop()
 
 
+def list_ladder(mode, sizes, calls):
+    """``list`` (one call, every graph's line) beside one graph's ``get``, from ucode to the
+    daemon's object, with ``sizes`` graphs deployed (1-NF bridges, no end-point)."""
+    from bench_teardown import pair_graph
+    rows, made = [], 1                                # b1 is there
+    for n in sizes:
+        while made < n:
+            assert mode.sb.call("unlite", "put", {"id": f"s{made}", "graph": pair_graph(
+                f"s{made}", 1)}).get("created"), "put"
+            made += 1
+        lst, get = [], []
+        for _ in range(3):                            # interleaved rounds
+            lst += mode.ucode_list(calls)
+            get += mode.ucode_list(calls, "get", '{"id": "b1"}')
+        rows.append((n, med_ms(lst), med_ms(get)))
+    for i in range(1, made):
+        mode.sb.call("unlite", "delete", {"id": f"s{i}"})
+    return rows
+
+
 def med_ms(xs):
     return statistics.median(xs) * 1000
 
@@ -186,6 +209,12 @@ def main():
               f"{cpu['daemon'] * 1000:.0f} ms, "
               f"exec plugin {cpu['rpcd'] * 1000:.0f} ms "
               f"({cpu['rpcd'] / max(cpu['daemon'], 1 / TICK):.0f}×)")
+        print(f"\n`list` is one call whatever the number of graphs (`node.summaries`, no kernel "
+              f"read); its answer grows by a line per graph (from ucode → the daemon's object, "
+              f"medians of {3 * a.calls // 4}):\n")
+        print("| graphs | `list` | one graph's `get` | list / get |\n|---:|---:|---:|---:|")
+        for n, lst, get in list_ladder(native, (1, 10, 50), a.calls // 4):
+            print(f"| {n} | {lst:.2f} ms | {get:.2f} ms | {lst / get:.1f}× |")
     finally:
         for m in modes:
             m.close()

@@ -21,6 +21,7 @@ have signify-openbsd || need="$need signify-openbsd"
 have chromium || need="$need chromium fonts-liberation"
 have chromedriver || need="$need chromium-driver"
 have python3  || need="$need python3"
+have crun     || need="$need crun"              # make bench: the container anchor (OCI runtime)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need="$need python3-venv"
 if [ -n "$need" ]; then
     if [ "$(id -u)" != 0 ]; then

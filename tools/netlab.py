@@ -257,8 +257,9 @@ class Daemon:
     """``unlite serve`` inside namespace ``ns``; ``api()`` talks to it from inside ``ns``."""
 
     def __init__(self, ns, workdir, nnf_dir=None, port=8080, backend="nft", extra=(),
-                 env=None):
+                 env=None, root=None):
         self.ns, self.port, self.env = ns, port, env
+        self.root = Path(root or ROOT)          # the unlite tree to run (a bench: another commit's)
         self._args = dict(port=port, backend=backend, extra=extra, env=env)
         if backend == "ovs":
             extra = ("--ovs-datapath", ovs_datapath(), *extra)
@@ -276,9 +277,9 @@ class Daemon:
 
     def start(self, timeout=10):
         timeout *= SLACK
-        env = dict(self.env or os.environ, PYTHONPATH=str(ROOT))
+        env = dict(self.env or os.environ, PYTHONPATH=str(self.root))
         self.proc = subprocess.Popen(self.argv, stdout=open(self.log_path, "ab"),
-                                     stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                     stderr=subprocess.STDOUT, env=env, cwd=self.root,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -154,9 +154,21 @@ def change(node, gid, op, fn):
     return r
 
 
+def pretty():
+    """Does the caller ask for indented JSON (``?pretty``, ``?pretty=1``; not ``=0``)? A
+    human at curl does; programs do not, and indenting takes Python's pure-Python encoder
+    (5x the C one's time: half of a ``GET /NF-FG/`` of 200 graphs)."""
+    try:
+        value = bottle.request.query.get("pretty")
+    except (RuntimeError, KeyError):          # not in a request (an error raised early)
+        return False
+    return value is not None and value.strip().lower() not in ("0", "false", "no")
+
+
 def _json(obj, status=200):
-    return bottle.HTTPResponse(json.dumps(obj, indent=1) + "\n", status,
-                               {"Content-Type": "application/json"})
+    """The answer ``obj``: compact JSON, C-encoded; indented with ``?pretty``."""
+    text = json.dumps(obj, indent=1) if pretty() else json.dumps(obj, separators=(",", ":"))
+    return bottle.HTTPResponse(text + "\n", status, {"Content-Type": "application/json"})
 
 
 def read_body(expected="an NF-FG JSON document"):
@@ -342,7 +354,7 @@ def make_app(node):
         what = f"{err.status_line}: {bottle.request.method} {bottle.request.path}"
         if err.status_code not in (404, 405) and isinstance(err.body, str) and err.body:
             what += f" ({err.body})"
-        return json.dumps({"error": what, "path": None}) + "\n"
+        return json.dumps({"error": what, "path": None}, separators=(",", ":")) + "\n"
     app.default_error_handler = bottle_error
 
     return app

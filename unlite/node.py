@@ -16,8 +16,9 @@
    and stop and delete the instances nobody uses any more.
 
 Any failure before the commit point puts the old rules back, undoes what 2 made and leaves
-the previous version running. A delete stops the NFs while they are still steered, then
-removes the rules, then frees everything.
+the previous version running. A delete stops the NFs while they are still steered (their
+stop scripts in parallel), deletes their namespaces in one batch, removes the rules while
+the kernel frees the veths, and returns once netlink says they are gone.
 Mutations are serialised by one lock; reads never take it. Each graph's last change (put or
 delete: queued, running, done or failed, with the error and its path) is in ``changes``, shown
 by ``status`` and ``summaries`` and told as events (deploying/updating/deleting, then
@@ -411,10 +412,12 @@ class Node:
                     self._forward(drop=gid)
                 except sh.CommandError as e:
                     log.error("graph %s: could not remove its control ports: %s", gid, e)
-            self.switch.remove(gid, d.chains)
-            faults.point("delete:unsteered")
-            self.compute.teardown(insts, stop=False)
-            endpoints.delete(d.links.values())
+
+            def unsteer():          # while the kernel frees the namespaces' veths
+                self.switch.remove(gid, d.chains)
+                faults.point("delete:unsteered")
+                endpoints.delete(d.links.values())
+            self.compute.teardown(insts, stop=False, meanwhile=unsteer)
             faults.point("delete:freed")
             del self.graphs[gid]
         self.failed.pop(gid, None)

@@ -9,12 +9,17 @@
 
 One thread, blocking in ``select`` between checks; stdlib only. Where netlink cannot be
 opened (not Linux, a sandbox), the periodic check alone runs.
+
+The same link events end a teardown's wait for the kernel (``wait_links_gone``): a deleted
+namespace's veths are freed by the kernel later, in a work queue; the wait wakes on each
+``RTM_DELLINK`` instead of sleeping and polling.
 """
 from __future__ import annotations
 
 import logging
 import select
 import socket
+import struct
 import threading
 import time
 
@@ -23,24 +28,92 @@ log = logging.getLogger("unlite.watch")
 INTERVAL = 5.0      # s between checks when the kernel says nothing
 SETTLE = 0.05       # s to let a burst of link events end
 _RTMGRP_LINK = 1
+_RTM_DELLINK = 17
+_NLMSG = struct.Struct("=IHHII")        # nlmsghdr: len, type, flags, seq, pid
+_IFINDEX = struct.Struct("=i")          # ifinfomsg.ifi_index, 4 bytes into it
+POLL_CAP = 0.002    # s between looks when netlink cannot say (and a check against lost events)
 
 
-def _netlink():
+def link_socket():
+    """A non-blocking ``NETLINK_ROUTE`` socket subscribed to link events in this network
+    namespace, or None where netlink cannot be opened (the error is logged at debug)."""
     try:
         s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         s.bind((0, _RTMGRP_LINK))
         s.setblocking(False)
         return s
     except (OSError, AttributeError) as e:
-        log.info("no netlink link events (%s): checking every %.0f s only", e, INTERVAL)
+        log.debug("no netlink link events: %s", e)
         return None
+
+
+def _deleted(sock):
+    """Interface indexes of the ``RTM_DELLINK`` messages waiting on ``sock``; None when the
+    kernel dropped some (ENOBUFS: look at every name again)."""
+    gone = set()
+    try:
+        while True:
+            buf = sock.recv(65536)
+            if not buf:
+                return gone
+            off = 0
+            while off + _NLMSG.size <= len(buf):
+                length, kind = _NLMSG.unpack_from(buf, off)[:2]
+                if length < _NLMSG.size:
+                    break
+                if kind == _RTM_DELLINK and off + _NLMSG.size + 8 <= len(buf):
+                    gone.add(_IFINDEX.unpack_from(buf, off + _NLMSG.size + 4)[0])
+                off += (length + 3) & ~3
+    except (BlockingIOError, InterruptedError):
+        return gone
+    except OSError:
+        return None
+
+
+def _index(name):
+    try:
+        return socket.if_nametoindex(name)
+    except (OSError, ValueError):
+        return None
+
+
+def wait_links_gone(names, timeout):
+    """Wait until no interface of ``names`` exists in this network namespace; return those
+    left after ``timeout`` s. Woken by the kernel's ``RTM_DELLINK`` of each (the moment it
+    frees it), never a growing sleep; a look by name every ``POLL_CAP`` s too, as the only
+    way where netlink cannot be opened."""
+    sock = link_socket() if names else None     # subscribed before the first look
+    try:
+        left = {i: n for n in names if (i := _index(n)) is not None}
+        deadline = time.monotonic() + timeout
+        while left:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                break
+            if sock is None:
+                time.sleep(min(POLL_CAP, wait))
+                gone = None
+            elif select.select([sock], [], [], min(wait, 25 * POLL_CAP))[0]:
+                gone = _deleted(sock)
+            else:
+                gone = None                     # quiet: look by name (lost events, renames)
+            if gone:
+                left = {i: n for i, n in left.items() if i not in gone}
+            else:                               # nothing said, or not all of it
+                left = {i: n for i, n in left.items() if _index(n) == i}
+        return sorted(left.values())
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 class Watch:
     def __init__(self, node, interval=INTERVAL):
         self.node, self.interval = node, interval
         self._stop = threading.Event()
-        self._sock = _netlink()
+        self._sock = link_socket()
+        if self._sock is None:
+            log.info("no netlink link events: checking every %.0f s only", interval)
         self._thread = threading.Thread(target=self._run, name="watch", daemon=True)
 
     def start(self):

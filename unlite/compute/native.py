@@ -21,19 +21,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import signal
 import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import sh
+from ..watch import wait_links_gone
 from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
 from . import freezer, limits, liveness
 from .package import PackageError, Repository, interpreter, missing_dependencies
+
+log = logging.getLogger("unlite.native")
 
 VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
 
@@ -375,13 +380,17 @@ class NativeDriver:
         ``teardown``)."""
         self.teardown([inst], stop=False)
 
-    def teardown(self, insts, stop=True):
+    def teardown(self, insts, stop=True, meanwhile=None):
         """Stop (optionally) and free instances: scripts, processes, netns, veths, run dirs.
 
-        Idempotent, never raises. Deleting the namespaces is what frees the ports: the kernel
-        then unregisters every veth pair of all of them in one batch (one RCU grace period),
-        much cheaper than one ``link del`` per veth. We wait until the node-side ends are
-        gone, so no object of the instances outlives the call.
+        Idempotent; raises only what ``meanwhile`` raises. Deleting the namespaces (one
+        ``ip -batch`` for all) is what frees the ports: the kernel then unregisters every
+        veth pair of all of them in one batch, in a work queue, after an RCU grace period
+        (~20-40 ms here) — much cheaper than one ``link del`` per veth, which waits for one
+        each. ``meanwhile()`` runs during that wait (the node unsteers the graph then: nft's
+        own wait for the kernel overlaps it). Then we wait, woken by netlink
+        (``watch.wait_links_gone``), until the node-side ends are gone, so no object of the
+        instances outlives the call.
         """
         insts = list(insts)
         for view in [i for i in insts if i.shared]:
@@ -402,9 +411,21 @@ class NativeDriver:
         _kill(sh.netns_pids([i.netns for i in insts]))
         sh.ip_batch([f"netns del {i.netns}" for i in insts
                      if os.path.exists(f"/run/netns/{i.netns}")], force=True)
+        try:
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            self._freed(insts)
+
+    def _freed(self, insts):
+        """The end of ``teardown``: wait for the kernel to free the veths, then release
+        what else the instances held."""
         hosts = [p.host for i in insts for p in i.ports] + [i.ctl["host"] for i in insts
                                                               if i.ctl]
-        left = sh.wait_links_gone(hosts, VETH_GONE_TIMEOUT)
+        t0 = time.monotonic()
+        left = wait_links_gone(hosts, VETH_GONE_TIMEOUT)
+        log.debug("%d veths freed by the kernel in %.1f ms", len(hosts),
+                  (time.monotonic() - t0) * 1e3)
         if left:                    # e.g. a namespace still pinned by a stray mount or process
             sh.ip_batch([f"link del {h}" for h in left], force=True)
         for inst in insts:

@@ -97,4 +97,4 @@ def apply(forwards):
 
 def remove():
     """Delete the table (cleanup; never raises)."""
-    sh.run(["nft", "delete", "table", "ip", TABLE], check=False)
+    sh.nft_delete_table("ip", TABLE, check=False)

@@ -178,7 +178,7 @@ class NftSwitch(Switch):
 
     def remove(self, graph_id, state=None):
         """Delete the graph's table if it exists (cleanup; never raises)."""
-        sh.run(["nft", "delete", "table", "netdev", table_name(graph_id)], check=False)
+        sh.nft_delete_table("netdev", table_name(graph_id), check=False)
 
     def counters(self, graph_id, state=None):
         """{rule id: {"packets": n, "bytes": n}} read from the kernel."""

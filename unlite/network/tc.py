@@ -32,6 +32,7 @@ import json
 import os
 
 from .. import sh
+from ..watch import wait_links_gone
 from .base import (SteeringError, Switch, implied_ether_type, implied_l4, outputs,
                    port_fields, rules_by_port)
 
@@ -191,7 +192,7 @@ class TcSwitch(Switch):
         ns = sink_ns()
         sh.ip_batch([f"netns del {ns}"] if os.path.exists(f"/run/netns/{ns}") else [],
                     force=True)
-        if sh.wait_links_gone([SINK_DEV], 3.0):
+        if wait_links_gone([SINK_DEV], 3.0):
             sh.ip("link", "del", SINK_DEV, check=False)
 
     def features(self):

@@ -86,13 +86,34 @@ def _text(s):
     return s.encode("utf-8", "replace")
 
 
+_HEAD = struct.Struct(">I")
+_NAMES: dict[str, bytes] = {}   # name → its padded name header: the few field names repeat
+_NAMES_MAX = 4096               # (a table keyed by data, e.g. graph ids, fills it only so far)
+
+
+def _name_header(name):
+    hdr = _NAMES.get(name)
+    if hdr is None:
+        raw = _text(name)
+        if len(raw) > 0xFFFF:
+            raise BlobError("a blobmsg name is longer than 65,535 bytes")
+        hdr = struct.pack(">H", len(raw)) + raw + b"\0"
+        hdr += b"\0" * (_pad(len(hdr)) - len(hdr))
+        if len(_NAMES) < _NAMES_MAX and len(raw) <= 64:
+            _NAMES[name] = hdr
+    return hdr
+
+
 def _named(type_, name, value):
-    raw = _text(name)
-    if len(raw) > 0xFFFF:
-        raise BlobError("a blobmsg name is longer than 65,535 bytes")
-    hdr = struct.pack(">H", len(raw)) + raw + b"\0"
-    hdr += b"\0" * (_pad(len(hdr)) - len(hdr))
-    return attr(type_, hdr + value, extended=True)
+    """A blobmsg: ``attr(type_, name header + value, extended=True)``, in one go (a ``list``
+    answer of many graphs is thousands of them)."""
+    hdr = _name_header(name)
+    size = 4 + len(hdr) + len(value)
+    if size > LEN_MASK:
+        raise BlobError(f"a blob attribute of {size} bytes is over the format's 16 MiB")
+    pad = -size & 3
+    return b"".join((_HEAD.pack(EXTENDED | (type_ << ID_SHIFT) | size), hdr, value,
+                     b"\0" * pad))
 
 
 def _value(name, v):
