@@ -35,7 +35,16 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Say which kernel features this run had, so a reader knows what host or VM covered."""
+    """Say which kernel features this run had, so a reader knows what host or VM covered, and
+    (in the kernel lab) how many kernel tests passed on each backend."""
+    if netlab.KERNEL_LAB:
+        per = {}
+        for rep in terminalreporter.stats.get("passed", []):
+            if rep.when == "call" and "kernel" in rep.keywords:
+                b = next((b for b in BACKENDS if f"[{b}" in rep.nodeid), "no backend")
+                per[b] = per.get(b, 0) + 1
+        terminalreporter.write_line("kernel tests passed: " + ", ".join(
+            f"{b} {n}" for b, n in sorted(per.items())))
     if netlab._found:
         datapath = netlab.ovs_datapath()
         where = "the kernel lab (make test-kernel)" if netlab.KERNEL_LAB else "this host"

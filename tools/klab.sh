@@ -27,6 +27,10 @@ if ! command -v "${KLAB_QEMU:-qemu-system-x86_64}" >/dev/null 2>&1; then
     echo "klab: no QEMU: apt-get install -y qemu-system-x86" >&2
     exit 1
 fi
+# the test knobs go along (the guest's environment is its own)
+set -- --time --timeout "${KLAB_TIMEOUT:-3000}" --rw "$PWD" \
+    ${UNLITE_TEST_OVS_DATAPATH:+--env UNLITE_TEST_OVS_DATAPATH=$UNLITE_TEST_OVS_DATAPATH} \
+    ${UNLITE_TEST_SLACK:+--env UNLITE_TEST_SLACK=$UNLITE_TEST_SLACK} \
+    -- sh tools/klab.sh --inside "$@"
 # the writes land in this tree (.venv's bytecode, results/); everything else stays in the VM
-exec "$KLAB" --time --timeout "${KLAB_TIMEOUT:-3000}" --rw "$PWD" -- \
-    sh tools/klab.sh --inside "$@"
+exec "$KLAB" "$@"
