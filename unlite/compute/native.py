@@ -385,9 +385,12 @@ class NativeDriver:
 
         Idempotent; raises only what ``meanwhile`` raises. Deleting the namespaces (one
         ``ip -batch`` for all) is what frees the ports: the kernel then unregisters every
-        veth pair of all of them in one batch, in a work queue, after an RCU grace period
-        (~20-40 ms here) — much cheaper than one ``link del`` per veth, which waits for one
-        each. ``meanwhile()`` runs during that wait (the node unsteers the graph then: nft's
+        veth pair of all of them in one batch, in a work queue, after RCU grace periods —
+        much cheaper than one ``link del`` per veth, which waits for them each. One batch
+        only if their last references go at once: each umount of ``netns del`` drops its
+        own later, and the kernel's cleanup of the first namespace then runs alone and the
+        next waits for it (2 namespaces: 43 ms, not 3); so we hold each namespace open
+        across the ``netns del`` and close them together. ``meanwhile()`` runs during that wait (the node unsteers the graph then: nft's
         own wait for the kernel overlaps it). Then we wait, woken by netlink
         (``watch.wait_links_gone``), until the node-side ends are gone, so no object of the
         instances outlives the call.
@@ -409,8 +412,18 @@ class NativeDriver:
                 pass
             inst.state = "Idle"
         _kill(sh.netns_pids([i.netns for i in insts]))
-        sh.ip_batch([f"netns del {i.netns}" for i in insts
-                     if os.path.exists(f"/run/netns/{i.netns}")], force=True)
+        held = []                   # the namespaces' last references: ours, dropped together
+        for i in insts:
+            try:
+                held.append(os.open(f"/run/netns/{i.netns}", os.O_RDONLY | os.O_CLOEXEC))
+            except OSError:
+                pass
+        try:
+            sh.ip_batch([f"netns del {i.netns}" for i in insts
+                         if os.path.exists(f"/run/netns/{i.netns}")], force=True)
+        finally:
+            for fd in held:         # one kernel cleanup for all (2 NFs: 3 ms, not 43)
+                os.close(fd)
         try:
             if meanwhile is not None:
                 meanwhile()
