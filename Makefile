@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 NNF_SRC := $(wildcard nnf/*/template.json)
 NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
 
-.PHONY: all install deps bytecode catalog demo test unit test-kernel bench clean openwrt-userland
+.PHONY: all install deps bytecode catalog demo test unit test-kernel lint bench clean openwrt-userland
 all: install
 
 deps:                       ## system packages (Debian; needs root)
@@ -47,6 +47,9 @@ test: deps install openwrt-userland   ## unit + integration tests (real namespac
 KERNEL_TESTS ?= $(shell grep -l "pytest.mark.kernel" tests/test_*.py)
 test-kernel: install        ## the kernel-feature tests under a full kernel in a QEMU VM (../shared/klab)
 	sh tools/klab.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m kernel -rs $(KERNEL_TESTS)
+
+lint: $(BIN)/.installed        ## ruff (pyproject.toml: pyflakes, pycodestyle, bugbear)
+	$(BIN)/ruff check unlite tools tests
 
 unit: $(BIN)/.installed         ## the tests that need no root and no namespace (seconds)
 	$(BIN)/python -m pytest -q -m "not root" tests

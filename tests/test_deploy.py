@@ -30,7 +30,8 @@ def counters(d, gid):
 
 
 def tcp_ok(gw, host, dest, port, timeout=2):
-    return gw.lab.run(gw.hosts[host], "nc", "-z", "-w", str(timeout), dest, str(port)).returncode == 0
+    p = gw.lab.run(gw.hosts[host], "nc", "-z", "-w", str(timeout), dest, str(port))
+    return p.returncode == 0
 
 
 def test_un_passthrough_example_carries_traffic_and_delete_frees_everything(gateway, daemon):

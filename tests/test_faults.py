@@ -51,7 +51,7 @@ def _daemon(make_daemon, fault):
 
 def _crash(d, *call):
     d.killed = True
-    with pytest.raises(Exception):              # the connection dies with the daemon
+    with pytest.raises(OSError):                # the connection dies with the daemon
         d.api(*call, timeout=10)
     d.proc.wait(timeout=10)
     assert d.proc.returncode == -9

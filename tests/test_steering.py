@@ -54,7 +54,8 @@ while time.monotonic() < end:
             tci = tci_ & 0xFFF if status & VLAN_VALID else None
     etype = struct.unpack("!H", data[12:14])[0]
     if etype == 0x8100:                      # tag still in the bytes (no offload)
-        tci, etype = struct.unpack("!H", data[14:16])[0] & 0xFFF, struct.unpack("!H", data[16:18])[0]
+        tci = struct.unpack("!H", data[14:16])[0] & 0xFFF
+        etype = struct.unpack("!H", data[16:18])[0]
     print(f"got vlan={tci} etype=0x{etype:04x}", flush=True)
     sys.exit(0)
 print("nothing", flush=True)

@@ -104,7 +104,8 @@ def test_a_tenant_sees_and_steers_only_its_own(gateway, tenanted):
     assert _counters(d, "b", BOB) == before
     assert gw.ping(2, "10.20.0.2")
     # the admin sees both; each tenant its own
-    ids = lambda t: [g["forwarding-graph"]["id"] for g in d.api("GET", "/NF-FG/", token=t)[1]["NF-FG"]]  # noqa: E731
+    ids = lambda t: [g["forwarding-graph"]["id"]  # noqa: E731
+                     for g in d.api("GET", "/NF-FG/", token=t)[1]["NF-FG"]]
     assert ids(ROOT_T) == ["a", "b"] and ids(ALICE) == ["a"] and ids(BOB) == ["b"]
     assert d.api("DELETE", "/NF-FG/a", token=ALICE)[0] == 204
     assert d.api("DELETE", "/NF-FG/b", token=ROOT_T)[0] == 204

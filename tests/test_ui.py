@@ -460,7 +460,8 @@ def test_luci_view_draws_with_the_shared_core(gateway, daemon, browser):
               for g in css(b, "#unlite-drawing g[data-nf]")}
     assert states == {"br": "active", "fw": "active", "nat": "active"}
     assert len(css(b, "#unlite-drawing path[data-rule]")) == 9
-    assert css(b, 'tr[data-graph="home"]') and "Graph home" in css(b, "#unlite-drawing-title")[0].text
+    assert css(b, 'tr[data-graph="home"]')
+    assert "Graph home" in css(b, "#unlite-drawing-title")[0].text
     calls = b.execute_script("return window.calls")
     assert ["get", {"id": "home"}] in calls and ["status", {"id": "home"}] in calls
 

@@ -93,7 +93,7 @@ def measure(backend, runs, seconds):
             g = rules_graph("rules", n)
             samples = []
             for _ in range(runs):
-                samples.append(ms(timed(lambda: daemon.api("PUT", "/NF-FG/rules", g))))
+                samples.append(ms(timed(lambda g=g: daemon.api("PUT", "/NF-FG/rules", g))))
                 daemon.api("DELETE", "/NF-FG/rules")
             res[f"rules{n}"] = statistics.median(samples)
         daemon.api("PUT", "/NF-FG/tp", chain_graph("tp", 1))

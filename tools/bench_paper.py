@@ -215,7 +215,7 @@ class PaperBench:
             args = ["G", "NF", "2", "eth0", "eth1"]
             pkg = ROOT / "nnf" / L.Fig4.NF[self.kind]
             dep, ready, delete, direct, dready = [], [], [], [], []
-            for i in range(self.runs):
+            for _ in range(self.runs):
                 for h in (fig.src, fig.vpn, dfig.src, dfig.vpn):     # fresh ARP, as at boot
                     netlab.sh("ip", "-n", h, "neigh", "flush", "all")
                 t0 = time.perf_counter()
@@ -247,7 +247,8 @@ class PaperBench:
                             overhead_ms=stats([a - b for a, b in zip(ms(dep), ms(direct))]))
             self.log(f"start via unlite {self.res['deploy_ms']['mean']:.1f} ms, direct "
                      f"{self.res['direct_ms']['mean']:.1f} ms, traffic after "
-                     f"{self.res['ready_ms']['mean']:.1f} / {self.res['direct_ready_ms']['mean']:.1f} ms")
+                     f"{self.res['ready_ms']['mean']:.1f} / "
+                     f"{self.res['direct_ready_ms']['mean']:.1f} ms")
         finally:
             for p in probes:
                 p.close()
@@ -396,9 +397,11 @@ def table(res, meta):
               "| NF | metric | mean | min | median | max | unit |", "|---|---|---|---|---|---|---|"]
     rows = [("throughput source → sink", "mbps", "Mbit/s"),
             ("CPU of the CPE's processes", "cpe_cpu", "% of a core"),
-            ("CPU of the whole machine (all 4 boxes)", "machine_cpu", f"% of {os.cpu_count()} cores"),
+            ("CPU of the whole machine (all 4 boxes)", "machine_cpu",
+             f"% of {os.cpu_count()} cores"),
             ("NF processes PSS", "nf_pss_mb", "MB"), ("NF processes RSS", "nf_rss_mb", "MB"),
-            ("unlite daemon PSS", "daemon_pss_mb", "MB"), ("unlite daemon RSS", "daemon_rss_mb", "MB"),
+            ("unlite daemon PSS", "daemon_pss_mb", "MB"),
+            ("unlite daemon RSS", "daemon_rss_mb", "MB"),
             ("start via unlite (PUT → 201)", "deploy_ms", "ms"),
             ("start script launched directly (baseline)", "direct_ms", "ms"),
             ("**unlite start overhead** (PUT − direct)", "overhead_ms", "ms"),

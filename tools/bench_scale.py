@@ -99,7 +99,7 @@ def main(argv=None):
           "| RSS |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        x = lambda k: f"{r[k]:.1f} ms ({r[k] / one[k]:.2f}×)"
+        x = lambda k, r=r: f"{r[k]:.1f} ms ({r[k] / one[k]:.2f}×)"  # noqa: E731
         print(f"| {r['n']} | {x('put')} | {x('status')} | {r['list']:.2f} ms "
               f"({r['list'] / one['list']:.2f}×) | {r['get']:.2f} ms | "
               f"{r['list'] / r['get']:.1f}× | {r['all']:.1f} ms | "

@@ -50,8 +50,8 @@ def pair_graph(gid, n, nf="bridge"):
             for i in range(1, n + 1)]
     a, b = ("vnf:nf1:inout:0", "vnf:nf1:inout:1") if n == 1 else \
         ("vnf:nf1:inout:1", "vnf:nf2:inout:0")
-    rules = [{"id": "ab", "priority": 1, "match": {"port_in": a}, "actions": [{"output_to_port": b}]},
-             {"id": "ba", "priority": 1, "match": {"port_in": b}, "actions": [{"output_to_port": a}]}]
+    rules = [{"id": i, "priority": 1, "match": {"port_in": x}, "actions": [{"output_to_port": y}]}
+             for i, x, y in (("ab", a, b), ("ba", b, a))]
     if n == 2:
         c, d = "vnf:nf1:inout:0", "vnf:nf2:inout:1"
         rules += [{"id": "cd", "priority": 1, "match": {"port_in": c},
@@ -238,11 +238,12 @@ def measure(runs, age, base, work):
                         n, nf = shapes[shape]
                         d, gid = daemons[name], f"t{n}{nf}"
                         graph = pair_graph(gid, n, nf)
-                        res[k]["deploy"].append(timed(lambda: d.api("PUT", f"/NF-FG/{gid}",
-                                                                     graph)))
+                        put = f"/NF-FG/{gid}"
+                        res[k]["deploy"].append(timed(lambda d=d, p=put, g=graph:
+                                                      d.api("PUT", p, g)))
                         if phase == "settled":
                             time.sleep(age)
-                        ms = timed(lambda: d.api("DELETE", f"/NF-FG/{gid}"))
+                        ms = timed(lambda d=d, p=put: d.api("DELETE", p))
                         res[k][phase].append(ms)
                         if phase == "young":
                             res[k]["ret"].append(ms)

@@ -9,8 +9,8 @@ Rows:
 - the same through uhttpd's ``/ubus`` JSON-RPC (what LuCI does), per call;
 - the server-side CPU time per minute of an open LuCI page: the calls the page makes in a
   minute (its poll loop, as graphs.js says: ``list`` every 5 s, ``get`` + ``status`` of the
-  drawn graph every 2 s, ``capabilities`` every 30 s) replayed through uhttpd, CPU of ubusd + rpcd (+ its plugin processes) +
-  uhttpd + the daemon measured from /proc.
+  drawn graph every 2 s, ``capabilities`` every 30 s) replayed through uhttpd, CPU of ubusd +
+  rpcd (+ its plugin processes) + uhttpd + the daemon measured from /proc.
 
 Each mode gets its own sandbox and daemon; one graph is deployed in each (a 1-NF bridge).
 Then, on the daemon's object, ``list`` beside one graph's ``get`` with 1, 10 and 50 graphs:

@@ -83,7 +83,8 @@ def up(keep):
         step("graph status (GET /NF-FG/status/home)")
         st = daemon.api("GET", "/NF-FG/status/home")[1]
         for v in st["VNFs"]:
-            print(f"   NF {v['id']:<4} {v['implementation']:<22} {v['state']:<7} netns {v['netns']}")
+            print(f"   NF {v['id']:<4} {v['implementation']:<22} {v['state']:<7} "
+                  f"netns {v['netns']}")
         print(f"   {'rule':<5} {'packets':>8} {'bytes':>9}")
         for r in st["flow-rules"]:
             print(f"   {r['id']:<5} {r['packets']:>8} {r['bytes']:>9}")

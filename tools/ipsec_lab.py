@@ -108,7 +108,8 @@ class VpnServer:
             "kernel-libipsec kernel-netlink"
         (self.dir / "strongswan.conf").write_text(STRONGSWAN_CONF.replace("@KERNEL@", kernel))
         (self.dir / "swanctl.conf").write_text(SERVER_CONF.format(
-            encap="no" if self.datapath == "kernel" else "yes", vpn=VPN_WAN, vpn_id=VPN_ID, cpe_id=CPE_ID, ike=PROPOSALS[0], esp=PROPOSALS[1],
+            encap="no" if self.datapath == "kernel" else "yes", vpn=VPN_WAN, vpn_id=VPN_ID,
+            cpe_id=CPE_ID, ike=PROPOSALS[0], esp=PROPOSALS[1],
             local_ts=SINK_NET, remote_ts=LAN_NET, psk=self.psk))
         os.chmod(self.dir / "swanctl.conf", 0o600)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -166,7 +167,8 @@ class Fig4:
         """Addresses and routes of the hosts (the CPE's come from the graph)."""
         sh = self.lab.run
         for ns, cmds in (
-                (self.src, [f"addr add {SRC_ON_WAN}/24 dev eth0", f"route add default via {VPN_WAN}"]
+                (self.src, [f"addr add {SRC_ON_WAN}/24 dev eth0",
+                            f"route add default via {VPN_WAN}"]
                  if self.kind == "firewall" else
                  [f"addr add {SRC}/24 dev eth0", f"route add default via {CPE_LAN}"]),
                 (self.vpn, [f"addr add {VPN_WAN}/24 dev eth0", f"addr add {VPN_IN}/24 dev eth1"]),

@@ -390,7 +390,7 @@ def unlite_objects(node_ns, ovs=None, graphs_only=False):
     ns = sorted(n for n in os.listdir("/run/netns") if n.startswith(mine)) \
         if os.path.isdir("/run/netns") else []
     links = json.loads(sh("ip", "-n", node_ns, "-j", "link", "show").stdout or "[]")
-    veths = sorted(l["ifname"] for l in links if l["ifname"].startswith("ul"))
+    veths = sorted(ln["ifname"] for ln in links if ln["ifname"].startswith("ul"))
     out = sh("ip", "netns", "exec", node_ns, "nft", "-j", "list", "tables").stdout
     tables = sorted(o["table"]["name"] for o in json.loads(out or '{"nftables": []}')["nftables"]
                     if "table" in o and o["table"]["name"].startswith("ul_"))

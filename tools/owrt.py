@@ -1,7 +1,7 @@
-"""The real OpenWrt userland for the tests and benchmarks: ubusd, rpcd, uhttpd, procd, LuCI, opkg, usign, apk,
-built from ../shared/third_party/openwrt by its build.sh (``.ci/run`` does it, cached by the
-tarballs' sha256) and run in its sandbox (a private mount namespace over a rootfs folder: the
-host's /etc, /usr, /var never change).
+"""The real OpenWrt userland for the tests and benchmarks: ubusd, rpcd, uhttpd, procd, LuCI,
+opkg, usign, apk, built from ../shared/third_party/openwrt by its build.sh (``.ci/run`` does
+it, cached by the tarballs' sha256) and run in its sandbox (a private mount namespace over a
+rootfs folder: the host's /etc, /usr, /var never change).
 
 - ``PREFIX``, ``BUNDLE``        where the programs are built, where their sources and scripts are
 - ``missing()``                 why the userland cannot be used here, or None; ``require()``

@@ -494,7 +494,7 @@ class Node:
                     self.compute.attach(inst)
                 else:
                     self.compute.create(inst)
-            for k, (inst, added, _) in hot.items():
+            for inst, added, _ in hot.values():
                 plugged.append(added)
                 self.compute.add_ports(inst, added)
             new.chains = self.switch.compile(graph, self._devices(graph, new))
@@ -554,7 +554,7 @@ class Node:
                 log.error("graph %s: its runtime record stays the attempt's: %s", graph.id, e)
             raise
         self.graphs[graph.id] = new
-        for inst, _, removed in hot.values():
+        for _, _, removed in hot.values():
             self.compute.remove_ports(removed)
         self.compute.teardown(reversed(gone))
         endpoints.delete(gone_links)

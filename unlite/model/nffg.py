@@ -279,7 +279,8 @@ def _template(value, path: str) -> str:
     _str(value, path)
     if not _TEMPLATE_RE.fullmatch(value) or ".." in value or "%2e" in value.lower():
         raise ModelError(f"invalid vnf_template {_show(value)}: a file name or URI of letters, "
-                         "digits and _.:/@%+=~- (no '..' or '%2e'), starting with a letter or digit", path)
+                         "digits and _.:/@%+=~- (no '..' or '%2e'), starting with a letter or "
+                         "digit", path)
     return value
 
 
