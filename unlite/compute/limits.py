@@ -145,7 +145,7 @@ def join_argv(procs, argv):
 
 def release(name):
     """Remove NF ``name``'s groups once its processes are gone (never raises)."""
-    for kind, root in set(_roots().values()):
+    for _, root in set(_roots().values()):
         path = os.path.join(root, "unlite", name)
         deadline = time.monotonic() + 2.0
         while os.path.isdir(path):

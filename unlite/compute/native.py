@@ -390,10 +390,10 @@ class NativeDriver:
         only if their last references go at once: each umount of ``netns del`` drops its
         own later, and the kernel's cleanup of the first namespace then runs alone and the
         next waits for it (2 namespaces: 43 ms, not 3); so we hold each namespace open
-        across the ``netns del`` and close them together. ``meanwhile()`` runs during that wait (the node unsteers the graph then: nft's
-        own wait for the kernel overlaps it). Then we wait, woken by netlink
-        (``watch.wait_links_gone``), until the node-side ends are gone, so no object of the
-        instances outlives the call.
+        across the ``netns del`` and close them together. ``meanwhile()`` runs during that wait
+        (the node unsteers the graph then: nft's own wait for the kernel overlaps it). Then we
+        wait, woken by netlink (``watch.wait_links_gone``), until the node-side ends are gone,
+        so no object of the instances outlives the call.
         """
         insts = list(insts)
         for view in [i for i in insts if i.shared]:
