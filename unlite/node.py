@@ -26,6 +26,7 @@ created/updated/deleted/failed); ``runner`` lets a caller stop waiting for a lon
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -693,6 +694,14 @@ class Node:
         adopted = set()
         self._snapshot = self.switch.snapshot()         # the datapath, read once
         records = {}
+        resolver = getattr(self.compute, "resolver", None)
+        with resolver.once_each() if resolver else contextlib.nullcontext():
+            self._restore_records(desired, adopted, records)
+        self._snapshot = None
+        self._restore_rest(desired, adopted, t0)
+
+    def _restore_records(self, desired, adopted, records):
+        """Adopt each runtime record that matches, remove the others (``restore``)."""
         for gid in self.store.runtime.keys():
             try:
                 rec = self.store.runtime.get(gid) or {}
@@ -721,7 +730,9 @@ class Node:
             self.compute.teardown(insts)
             endpoints.delete(links)
             self.store.runtime.delete(gid)
-        self._snapshot = None
+
+    def _restore_rest(self, desired, adopted, t0):
+        """Single-instance NFs no graph uses, owner records, the graphs not adopted."""
         self.compute.clean_shared()
         for gid in self.store.owners.keys():
             try:

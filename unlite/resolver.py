@@ -9,6 +9,8 @@ one misses.
 """
 from __future__ import annotations
 
+import contextlib
+
 from .compute.package import missing_dependencies
 
 DEFAULT_PREFER = ("nftables", "linux-bridge", "ebtables", "iptables")
@@ -18,6 +20,29 @@ class Resolver:
     def __init__(self, repo, prefer=DEFAULT_PREFER):
         self.repo = repo
         self.prefer = [p.strip().lower() for p in prefer if p.strip()]
+        self._memo = None
+
+    @contextlib.contextmanager
+    def once_each(self):
+        """Within: each function resolved, its package checked and its dependencies probed
+        once, not once per NF (a restart plans every NF of every graph: 100 graphs of one
+        function are one lookup). Only for a pass that runs no script: the check before a
+        script runs is the package's own."""
+        self._memo = {}
+        try:
+            yield self
+        finally:
+            self._memo = None
+
+    def missing(self, t):
+        """``missing_dependencies(t)``, memoised within ``once_each``."""
+        memo = self._memo
+        if memo is None:
+            return missing_dependencies(t)
+        key = ("missing", id(t))
+        if key not in memo:
+            memo[key] = (t, missing_dependencies(t))      # t kept: its id stays its own
+        return memo[key][1]
 
     def _rank(self, t):
         flavour = (t.flavour or "").lower()
@@ -25,12 +50,18 @@ class Resolver:
 
     def pick(self, templates):
         """Index of the best of ``templates``."""
-        runnable = [i for i, t in enumerate(templates) if not missing_dependencies(t)]
+        runnable = [i for i, t in enumerate(templates) if not self.missing(t)]
         pool = runnable or list(range(len(templates)))
         return min(pool, key=lambda i: (self._rank(templates[i]), i))
 
     def resolve(self, name, template=None):
-        return self.repo.resolve(name, template, self.pick)
+        memo = self._memo
+        if memo is None:
+            return self.repo.resolve(name, template, self.pick)
+        key = ("resolve", name, template)
+        if key not in memo:
+            memo[key] = self.repo.resolve(name, template, self.pick)
+        return memo[key]
 
     def why_not(self, name, template=None):
         """"flavour: missing ..." for each candidate that cannot run (for error messages)."""

@@ -142,7 +142,7 @@ class NativeDriver:
             raise ComputeError(e.message, "Unstartable", f"{vnf.path}.{e.field}",
                                e.status) from e
         t = pkg.template
-        missing = missing_dependencies(t)
+        missing = self.resolver.missing(t) if self.resolver else missing_dependencies(t)
         if missing:                         # no flavour of the function can run here
             others = self.resolver.why_not(vnf.name, vnf.template) if self.resolver else []
             raise ComputeError(f"NF '{vnf.id}' ({t.name}) cannot run here: missing "
