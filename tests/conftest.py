@@ -72,8 +72,11 @@ class Gateway:
             netlab.sh("ip", "-n", h, "route", "add", "default", "via", via)
 
     def ping(self, host_index, dest, count=3, interval="0.2", wait="1"):
+        """Any reply from ``count`` pings? Each waits ``wait`` s for its reply (stretched in
+        the kernel lab, where an emulated CPU makes OVS's first upcalls slow)."""
         p = self.lab.run(self.hosts[host_index], "ping", "-c", str(count), "-i", interval,
-                         "-W", wait, dest)
+                         "-W", f"{float(wait) * netlab.SLACK:g}", dest,
+                         timeout=30 * netlab.SLACK)
         return p.returncode == 0
 
 
