@@ -1,0 +1,165 @@
+"""unlite as a USP Service on the real obuspa Broker (make obuspa): the daemon in its gateway
+namespace connects to the Broker's controller socket, registers Device.SoftwareModules. and
+answers what ``obuspa -c`` asks through the Broker: get (partial paths, wildcards, search
+expressions), InstallDU(URL) and DeploymentUnit.{i}.Uninstall() as async commands.
+
+Skipped (with the reason) when obuspa is not built; UNLITE_REQUIRE_USP=1 (CI) makes that a
+failure."""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from owrt import until
+from netlab import ApiError
+
+from conftest import ROOT
+
+OBUSPA = os.environ.get("OBUSPA", "/opt/obuspa/obuspa")
+CLI_SUB = "unlite-test-opcomplete"
+
+
+def require_obuspa():
+    if os.access(OBUSPA, os.X_OK):
+        return
+    why = f"no obuspa at {OBUSPA} (make obuspa builds it)"
+    if os.environ.get("UNLITE_REQUIRE_USP") == "1":
+        pytest.fail(f"UNLITE_REQUIRE_USP=1 but {why}")
+    pytest.skip(why)
+
+
+class Broker:
+    """obuspa as a USP Broker with its own database, CLI socket and factory-reset file:
+    a controller socket for Services, an agent socket, and controller 1 (the CLI's) subscribed
+    to the OperationComplete of InstallDU() and Uninstall() (obuspa runs an async command only
+    for a controller subscribed to its completion)."""
+
+    def __init__(self, d):
+        d.mkdir()
+        self.dir, self.cli = d, str(d / "cli")
+        self.controller = str(d / "broker_controller")
+        refs = "Device.SoftwareModules.InstallDU(),Device.SoftwareModules.DeploymentUnit.*.Uninstall()"
+        lines = {
+            "Device.LocalAgent.EndpointID": "proto::unlite-test-broker",
+            "Device.UnixDomainSockets.UnixDomainSocket.1.Alias": "cpe-1",
+            "Device.UnixDomainSockets.UnixDomainSocket.1.Mode": "Listen",
+            "Device.UnixDomainSockets.UnixDomainSocket.1.Path": self.controller,
+            "Device.UnixDomainSockets.UnixDomainSocket.2.Alias": "cpe-2",
+            "Device.UnixDomainSockets.UnixDomainSocket.2.Mode": "Listen",
+            "Device.UnixDomainSockets.UnixDomainSocket.2.Path": str(d / "broker_agent"),
+            "Device.LocalAgent.Controller.1.Alias": "cli",
+            "Device.LocalAgent.Controller.1.Enable": "true",
+            "Device.LocalAgent.Controller.1.EndpointID": "self::cli",
+            "Device.LocalAgent.Controller.1.AssignedRole": "Device.LocalAgent.ControllerTrust.Role.1",
+            "Device.LocalAgent.Subscription.1.Enable": "true",
+            "Device.LocalAgent.Subscription.1.ID": CLI_SUB,
+            "Device.LocalAgent.Subscription.1.Recipient": "Device.LocalAgent.Controller.1",
+            "Device.LocalAgent.Subscription.1.NotifType": "OperationComplete",
+            "Device.LocalAgent.Subscription.1.ReferenceList": refs,
+            "Device.LocalAgent.Subscription.1.Persistent": "true",
+            "Internal.Reboot.Cause": "LocalFactoryReset",
+        }
+        (d / "reset.txt").write_text("".join(f'{k} "{v}"\n' for k, v in lines.items()))
+        self.log = d / "broker.log"
+        self.proc = subprocess.Popen(
+            [OBUSPA, "-f", str(d / "usp.db"), "-s", self.cli, "-r", str(d / "reset.txt"),
+             "-p", "-v", "3", "-l", str(self.log), "-i", "lo"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        until("obuspa's sockets", lambda: os.path.exists(self.controller) and
+              os.path.exists(self.cli))
+
+    def c(self, *args):
+        p = subprocess.run([OBUSPA, "-s", self.cli, "-c", *args], capture_output=True,
+                           text=True, timeout=60)
+        return p.stdout + p.stderr
+
+    def get(self, path):
+        """{path: value} of ``obuspa -c get``."""
+        out = self.c("get", path)
+        return dict(re.findall(r"^(\S+) => (.*)$", out, re.M))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    require_obuspa()
+    b = Broker(tmp_path / "broker")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def usp_daemon(gateway, make_daemon, broker):
+    d = make_daemon(extra=("--usp", broker.controller))
+    until("unlite registered on the Broker",
+          lambda: "Device.SoftwareModules.ExecEnv.1.Name" in broker.get("Device.SoftwareModules."))
+    return d
+
+
+def graph_status(d, gid):
+    try:
+        return d.api("GET", f"/NF-FG/status/{gid}")[1]["status"]
+    except ApiError as e:
+        return e.status
+
+
+def test_get_install_search_uninstall_through_the_broker(usp_daemon, broker, tmp_path):
+    d, sm = usp_daemon, "Device.SoftwareModules."
+    got = broker.get(sm)
+    assert got[sm + "ExecEnv.1.Name"] == "unlite"
+    assert got[sm + "ExecEnv.1.X_UNLITE_SteeringBackend"] == d._args["backend"]
+    assert got[sm + "DeploymentUnitNumberOfEntries"] == "0"
+
+    url = f"file://{ROOT}/tools/demo-graph.json"
+    out = broker.c("operate", f'{sm}InstallDU(URL="{url}")')
+    assert "Started successfully" in out, out
+    until("graph home deployed", lambda: graph_status(d, "home") == "complete", timeout=60)
+    until("the Broker's OperationComplete", lambda: "oper_complete" in broker.log.read_text())
+
+    got = broker.get(sm)
+    du = {k.rsplit(".", 1)[1]: v for k, v in got.items() if ".DeploymentUnit.1." in k}
+    assert du["DUID"] == "home" and du["Status"] == "Installed" and du["Resolved"] == "true"
+    assert re.fullmatch(r"[0-9a-f-]{36}", du["UUID"])
+    eus = du["ExecutionUnitList"].split(",")
+    assert len(eus) == 2
+    euids = {got[f"{p}.EUID"] for p in eus}
+    assert euids == {"home.fw", "home.nat"}
+    assert all(got[f"{p}.Status"] == "Active" for p in eus)
+
+    # wildcards and search expressions are resolved by the Service
+    assert set(broker.get(sm + "ExecutionUnit.*.EUID").values()) == euids
+    assert broker.get(sm + 'DeploymentUnit.[DUID=="home"].UUID') == \
+        {sm + "DeploymentUnit.1.UUID": du["UUID"]}
+    assert broker.get(sm + 'DeploymentUnit.[DUID=="nope"].UUID') == {}
+
+    out = broker.c("operate", f"{sm}DeploymentUnit.1.Uninstall()")
+    assert "Started successfully" in out, out
+    until("graph home deleted", lambda: graph_status(d, "home") == 404, timeout=60)
+    until("no DU left", lambda: broker.get(sm).get(sm + "DeploymentUnitNumberOfEntries") == "0")
+
+
+def test_a_bad_graph_is_a_fault_naming_its_path_and_changes_nothing(usp_daemon, broker, tmp_path):
+    d, sm = usp_daemon, "Device.SoftwareModules."
+    doc = json.loads((ROOT / "tools" / "demo-graph.json").read_text())
+    doc["forwarding-graph"]["id"] = "bad"
+    doc["forwarding-graph"]["VNFs"][0]["ports"][0]["id"] = 7          # not a string
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    out = broker.c("operate", f'{sm}InstallDU(URL="file://{bad}")')
+    assert "Started successfully" in out, out
+    # the Broker received (and decoded) the Service's OperationComplete with the fault
+    log = until("the fault's OperationComplete",
+                lambda: re.search(r'cmd_failure \{\s*err_code: 7022\s*err_msg: "([^"]*)"',
+                                  broker.log.read_text()))
+    assert "VNFs[0].ports[0].id" in log.group(1), log.group(1)
+    assert graph_status(d, "bad") == 404
+    assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "0"
+
+    # a URL that is not file://: refused before anything runs
+    out = broker.c("operate", f'{sm}InstallDU(URL="http://example.invalid/g.json")')
+    until("the URL's fault", lambda: "only file:// URLs" in broker.log.read_text())
