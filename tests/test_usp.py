@@ -163,3 +163,26 @@ def test_a_bad_graph_is_a_fault_naming_its_path_and_changes_nothing(usp_daemon, 
     # a URL that is not file://: refused before anything runs
     out = broker.c("operate", f'{sm}InstallDU(URL="http://example.invalid/g.json")')
     until("the URL's fault", lambda: "only file:// URLs" in broker.log.read_text())
+
+
+def test_register_falls_back_to_a_vendor_root_where_another_service_owns_softwaremodules(
+        gateway, make_daemon, broker):
+    """An LCM (here a second Service, registered first) owns Device.SoftwareModules.: the
+    Broker answers 7029 and unlite registers Device.X_UNLITE_NFV. of the same shape."""
+    import types
+    from unlite.usp.service import UspService
+    lcm_node = types.SimpleNamespace(graphs={}, failed={}, switch=types.SimpleNamespace(name="lcm"),
+                                     ids=lambda: [], changes=types.SimpleNamespace(
+                                         get=lambda g: None, pending_new=lambda: []))
+    lcm = UspService(lcm_node, broker.controller, endpoint_id="proto::other-lcm").start()
+    try:
+        until("the LCM registered", lambda: lcm.registered.is_set())
+        assert lcm.root == "Device.SoftwareModules."
+        d = make_daemon(extra=("--usp", broker.controller))
+        x = "Device.X_UNLITE_NFV."
+        got = until("unlite under its vendor root", lambda: broker.get(x))
+        assert got[x + "ExecEnv.1.X_UNLITE_SteeringBackend"] == d._args["backend"]
+        assert broker.get("Device.SoftwareModules.")[
+            "Device.SoftwareModules.ExecEnv.1.X_UNLITE_SteeringBackend"] == "lcm"
+    finally:
+        lcm.stop()
