@@ -1,7 +1,9 @@
 """unlite as a USP Service on the real obuspa Broker (make obuspa): the daemon in its gateway
 namespace connects to the Broker's controller socket, registers Device.SoftwareModules. and
 answers what ``obuspa -c`` asks through the Broker: get (partial paths, wildcards, search
-expressions), InstallDU(URL) and DeploymentUnit.{i}.Uninstall() as async commands.
+expressions), InstallDU(URL), DeploymentUnit.{i}.Update(URL) and .Uninstall() as async
+commands, each ending in OperationComplete and a DUStateChange! event (read in the Broker's
+protocol trace: what it received and decoded).
 
 Skipped (with the reason) when obuspa is not built; UNLITE_REQUIRE_USP=1 (CI) makes that a
 failure."""
@@ -33,14 +35,15 @@ def require_obuspa():
 class Broker:
     """obuspa as a USP Broker with its own database, CLI socket and factory-reset file:
     a controller socket for Services, an agent socket, and controller 1 (the CLI's) subscribed
-    to the OperationComplete of InstallDU() and Uninstall() (obuspa runs an async command only
-    for a controller subscribed to its completion)."""
+    to the OperationComplete of InstallDU(), Update() and Uninstall() (obuspa runs an async
+    command only for a controller subscribed to its completion) and to DUStateChange!."""
 
     def __init__(self, d):
         d.mkdir()
         self.dir, self.cli = d, str(d / "cli")
         self.controller = str(d / "broker_controller")
-        refs = "Device.SoftwareModules.InstallDU(),Device.SoftwareModules.DeploymentUnit.*.Uninstall()"
+        refs = ("Device.SoftwareModules.InstallDU(),Device.SoftwareModules.DeploymentUnit.*.Uninstall(),"
+                "Device.SoftwareModules.DeploymentUnit.*.Update()")
         lines = {
             "Device.LocalAgent.EndpointID": "proto::unlite-test-broker",
             "Device.UnixDomainSockets.UnixDomainSocket.1.Alias": "cpe-1",
@@ -59,6 +62,12 @@ class Broker:
             "Device.LocalAgent.Subscription.1.NotifType": "OperationComplete",
             "Device.LocalAgent.Subscription.1.ReferenceList": refs,
             "Device.LocalAgent.Subscription.1.Persistent": "true",
+            "Device.LocalAgent.Subscription.2.Enable": "true",
+            "Device.LocalAgent.Subscription.2.ID": "unlite-test-dustatechange",
+            "Device.LocalAgent.Subscription.2.Recipient": "Device.LocalAgent.Controller.1",
+            "Device.LocalAgent.Subscription.2.NotifType": "Event",
+            "Device.LocalAgent.Subscription.2.ReferenceList": "Device.SoftwareModules.DUStateChange!",
+            "Device.LocalAgent.Subscription.2.Persistent": "true",
             "Internal.Reboot.Cause": "LocalFactoryReset",
         }
         (d / "reset.txt").write_text("".join(f'{k} "{v}"\n' for k, v in lines.items()))
@@ -79,6 +88,18 @@ class Broker:
         """{path: value} of ``obuspa -c get``."""
         out = self.c("get", path)
         return dict(re.findall(r"^(\S+) => (.*)$", out, re.M))
+
+    def events(self, **want):
+        """The DUStateChange! events the Broker received whose arguments include ``want``
+        (Fault_FaultString for Fault.FaultString), each as {argument: value}."""
+        out = []
+        for block in re.findall(r'event_name: "DUStateChange!"(.*?)\n\s*\}\s*\}\s*\}',
+                                self.log.read_text(), re.S):
+            args = dict(re.findall(r'key: "([^"]*)"\s*value: "([^"]*)"', block))
+            if all(args.get(k.replace("_", ".")) == v if not callable(v) else v(args.get(k.replace("_", ".")))
+                   for k, v in want.items()):
+                out.append(args)
+        return out
 
     def stop(self):
         self.proc.terminate()
@@ -120,6 +141,9 @@ def test_get_install_search_uninstall_through_the_broker(usp_daemon, broker, tmp
     assert "Started successfully" in out, out
     until("graph home deployed", lambda: graph_status(d, "home") == "complete", timeout=60)
     until("the Broker's OperationComplete", lambda: "oper_complete" in broker.log.read_text())
+    ev = until("DUStateChange! Installed", lambda: broker.events(OperationPerformed="Install",
+                                                                 CurrentState="Installed"))[0]
+    assert ev["DeploymentUnitRef"] == sm + "DeploymentUnit.1" and ev["Fault.FaultCode"] == "0"
 
     got = broker.get(sm)
     du = {k.rsplit(".", 1)[1]: v for k, v in got.items() if ".DeploymentUnit.1." in k}
@@ -137,10 +161,32 @@ def test_get_install_search_uninstall_through_the_broker(usp_daemon, broker, tmp
         {sm + "DeploymentUnit.1.UUID": du["UUID"]}
     assert broker.get(sm + 'DeploymentUnit.[DUID=="nope"].UUID') == {}
 
+    # Update(URL): the same graph with another firewall setting, by difference
+    doc = json.loads((ROOT / "tools" / "demo-graph.json").read_text())
+    doc["forwarding-graph"]["VNFs"][0]["unify-env-variables"] = [{"variable": "BLOCK_TCP_PORTS=23"}]
+    newer = tmp_path / "home-v2.json"
+    newer.write_text(json.dumps(doc))
+    out = broker.c("operate", f'{sm}DeploymentUnit.1.Update(URL="file://{newer}")')
+    assert "Started successfully" in out, out
+    until("DUStateChange! Update", lambda: broker.events(OperationPerformed="Update",
+                                                         CurrentState="Installed"))
+    stored = d.api("GET", "/NF-FG/home")[1]["forwarding-graph"]["VNFs"][0]
+    assert stored["unify-env-variables"] == [{"variable": "BLOCK_TCP_PORTS=23"}]
+    assert graph_status(d, "home") == "complete"
+    # an Update whose graph is another one is refused, nothing changed
+    doc["forwarding-graph"]["id"] = "other"
+    newer.write_text(json.dumps(doc))
+    broker.c("operate", f'{sm}DeploymentUnit.1.Update(URL="file://{newer}")')
+    until("the refused Update", lambda: broker.events(
+        OperationPerformed="Update", Fault_FaultString=lambda v: v and "'other'" in v))
+    assert graph_status(d, "other") == 404
+
     out = broker.c("operate", f"{sm}DeploymentUnit.1.Uninstall()")
     assert "Started successfully" in out, out
     until("graph home deleted", lambda: graph_status(d, "home") == 404, timeout=60)
     until("no DU left", lambda: broker.get(sm).get(sm + "DeploymentUnitNumberOfEntries") == "0")
+    until("DUStateChange! Uninstalled", lambda: broker.events(OperationPerformed="Uninstall",
+                                                              CurrentState="Uninstalled"))
 
 
 def test_a_bad_graph_is_a_fault_naming_its_path_and_changes_nothing(usp_daemon, broker, tmp_path):
@@ -157,6 +203,8 @@ def test_a_bad_graph_is_a_fault_naming_its_path_and_changes_nothing(usp_daemon, 
                 lambda: re.search(r'cmd_failure \{\s*err_code: 7022\s*err_msg: "([^"]*)"',
                                   broker.log.read_text()))
     assert "VNFs[0].ports[0].id" in log.group(1), log.group(1)
+    ev = until("DUStateChange! Failed", lambda: broker.events(CurrentState="Failed"))[0]
+    assert ev["Fault.FaultCode"] == "7022" and "VNFs[0].ports[0].id" in ev["Fault.FaultString"]
     assert graph_status(d, "bad") == 404
     assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "0"
 

@@ -23,6 +23,12 @@ SUBSCRIPTIONS = "Device.LocalAgent.Subscription."
 STR, BOOL, UINT, INT = 8, 2, 9, 6        # GetSupportedDMResp.ParamValueType
 ASYNC = 2                                # CmdType
 
+DU_STATE_CHANGE = ("DUStateChange!", ["UUID", "DeploymentUnitRef", "Version", "CurrentState",
+                                     "Resolved", "ExecutionUnitRefList", "StartTime",
+                                     "CompleteTime", "OperationPerformed", "Fault.FaultCode",
+                                     "Fault.FaultString"])
+EVENTS = {"": [DU_STATE_CHANGE]}          # relative object path -> its events
+
 SCHEMA = [  # (relative object path, multi-instance, [(param, type)], [(command, inputs)])
     ("", False, [("ExecEnvNumberOfEntries", UINT), ("DeploymentUnitNumberOfEntries", UINT),
                  ("ExecutionUnitNumberOfEntries", UINT)],
@@ -34,7 +40,7 @@ SCHEMA = [  # (relative object path, multi-instance, [(param, type)], [(command,
                                    ("Resolved", BOOL), ("URL", STR), ("Vendor", STR),
                                    ("Version", STR), ("ExecutionUnitList", STR),
                                    ("ExecutionEnvRef", STR)],
-     [("Uninstall()", [])]),
+     [("Uninstall()", []), ("Update()", ["URL", "Username", "Password"])]),
     ("ExecutionUnit.{i}.", True, [("EUID", STR), ("Name", STR), ("ExecEnvLabel", STR),
                                   ("Status", STR), ("ExecutionFaultCode", STR),
                                   ("ExecutionFaultMessage", STR), ("Vendor", STR),
@@ -271,5 +277,7 @@ def supported(root, req):
                     "supported_params": [{"param_name": n, "access": 0, "value_type": t,
                                           "value_change": 1} for n, t in params],
                     "supported_commands": [{"command_name": c, "input_arg_names": a,
-                                            "command_type": ASYNC} for c, a in cmds]})
+                                            "command_type": ASYNC} for c, a in cmds],
+                    "supported_events": [{"event_name": e, "arg_names": a}
+                                         for e, a in EVENTS.get(rel, [])]})
     return out

@@ -5,15 +5,17 @@ endpoint id), Registers ``Device.SoftwareModules.`` (``Device.X_UNLITE_NFV.``, t
 when the Broker answers 7029: an LCM owns it) and answers the Broker from memory (model.py):
 Get, GetSupportedDM, GetInstances; Add/Get/Delete of its own ``Device.LocalAgent.Subscription.``
 table (the Broker keeps its controllers' subscriptions there); Operate ``InstallDU(URL)`` and
-``DeploymentUnit.{i}.Uninstall()``, answered at once and run in a thread of their own, then a
-Notify OperationComplete to the subscriptions that asked (a bad graph: cmd_failure 7022 with
-unlite's JSON path). A lost Broker is retried every ``RETRY`` seconds.
+``DeploymentUnit.{i}.Update(URL)`` (by difference) and ``DeploymentUnit.{i}.Uninstall()``,
+answered at once and run in a thread of their own, then a Notify OperationComplete and a
+``DUStateChange!`` event to the subscriptions that asked (a bad graph: cmd_failure 7022 and
+Fault.FaultString with unlite's JSON path). A lost Broker is retried every ``RETRY`` seconds.
 """
 import json
 import logging
 import os
 import socket
 import threading
+import time
 import urllib.parse
 from itertools import count
 
@@ -58,11 +60,13 @@ class UspService:
                 pass
 
     def _run(self):
+        self._said = None                # the last failure logged: a retry loop says it once
         while not self.stopping.is_set():
             try:
                 self._session()
             except (OSError, codec.CodecError) as e:
-                if not self.stopping.is_set():
+                if not self.stopping.is_set() and str(e) != self._said:
+                    self._said = str(e)
                     log.warning("USP Broker at %s: %s (retrying every %.0f s)", self.path, e, RETRY)
             finally:
                 self.registered.clear()
@@ -142,6 +146,7 @@ class UspService:
             if "oper_success" in st:
                 self.root = self.pending_root
                 log.info("USP: registered %s", self.root)
+                self._said = None
                 self.registered.set()
                 return
             f = st.get("oper_failure", {})
@@ -242,12 +247,18 @@ class UspService:
             job = lambda: self._install(url)                                    # noqa: E731
             if not url:
                 fail = (INVALID_ARGS, "InstallDU: URL is required")
-        elif cmd.startswith(root + "DeploymentUnit.") and cmd.endswith(".Uninstall()"):
-            num = cmd[len(root + "DeploymentUnit."):-len(".Uninstall()")]
+        elif cmd.startswith(root + "DeploymentUnit.") and cmd.endswith((".Uninstall()", ".Update()")):
+            num, _, verb = cmd[len(root + "DeploymentUnit."):].partition(".")
             gid = self.inst.key_of("du", int(num)) if num.isdigit() else None
             if gid is None or gid not in self.node.ids():
                 return MsgType.ERROR, {"err_code": INVALID_PATH, "err_msg": f"no such DU: {cmd}"}
-            job = lambda: self._uninstall(gid)                                  # noqa: E731
+            if verb == "Uninstall()":
+                job = lambda: self._uninstall(gid)                              # noqa: E731
+            else:
+                url = args.get("URL", "")
+                job = lambda: self._update(gid, url)                            # noqa: E731
+                if not url:
+                    fail = (INVALID_ARGS, "Update: URL is required")
         else:
             return MsgType.ERROR, {"err_code": INVALID_PATH, "err_msg": f"no such command: {cmd}"}
         if fail:
@@ -260,24 +271,54 @@ class UspService:
             {"executed_command": cmd, "req_obj_path": "Device.LocalAgent.Request."}]}
 
     def _complete(self, obj, name, key, job):
+        start = _now()
+        gid = None
         try:
-            out = {"req_output_args": {"output_args": job() or {}}}
+            res = job() or {}
+            gid = res.get("DUID")
+            out = {"req_output_args": {"output_args": res}}
+            fault = (0, "")
         except CommandFailed as e:
             out = {"cmd_failure": {"err_code": e.code, "err_msg": e.message}}
+            gid, fault = e.gid, (e.code, e.message)
         except Exception as e:                       # noqa: BLE001 - said to the controller
             log.exception("USP: %s%s", obj, name)
             out = {"cmd_failure": {"err_code": 7003, "err_msg": f"{type(e).__name__}: {e}"}}
-        note = {"obj_path": obj, "command_name": name, "command_key": key, **out}
-        for n, s in list(self.subs.items()):
-            if s.get("NotifType") != "OperationComplete" or s.get("Enable", "true") != "true":
+            fault = (7003, out["cmd_failure"]["err_msg"])
+        self._notify("OperationComplete", obj + name, {
+            "oper_complete": {"obj_path": obj, "command_name": name, "command_key": key, **out}})
+        root = self.root or model.ROOTS[0]
+        op = {"InstallDU()": "Install", "Update()": "Update", "Uninstall()": "Uninstall"}[name]
+        self._notify("Event", root + model.DU_STATE_CHANGE[0],
+                     {"event": {"obj_path": root, "event_name": model.DU_STATE_CHANGE[0],
+                                "params": self._du_state(gid, op, fault, start)}})
+
+    def _du_state(self, gid, op, fault, start):
+        """DUStateChange!'s arguments for graph ``gid`` after operation ``op``."""
+        objs = self.objects()
+        du = next((p for p, v in objs.items() if ".DeploymentUnit." in p and
+                   v.get("DUID") == gid), "") if gid else ""
+        v = objs.get(du, {})
+        installed = bool(du)
+        return {"UUID": model.du_uuid(gid) if gid else "", "DeploymentUnitRef": du[:-1],
+                "Version": "", "CurrentState": ("Installed" if installed else "Uninstalled")
+                if not fault[0] or installed else "Failed",
+                "Resolved": v.get("Resolved", "false"),
+                "ExecutionUnitRefList": v.get("ExecutionUnitList", ""),
+                "StartTime": start, "CompleteTime": _now(), "OperationPerformed": op,
+                "Fault.FaultCode": str(fault[0]), "Fault.FaultString": fault[1]}
+
+    def _notify(self, kind, path, body):
+        """Send a Notify to every enabled subscription of ``kind`` naming ``path``."""
+        for s in list(self.subs.values()):
+            if s.get("NotifType") != kind or s.get("Enable", "true") != "true":
                 continue
-            if any(_match_ref(ref.strip(), obj + name) for ref in s.get("ReferenceList", "").split(",")):
+            if any(_match_ref(ref.strip(), path) for ref in s.get("ReferenceList", "").split(",")):
                 try:
                     self._send(f"unlite-notify-{next(self.ids)}", MsgType.NOTIFY,
-                               {"subscription_id": s.get("ID", ""), "send_resp": False,
-                                "oper_complete": note})
+                               {"subscription_id": s.get("ID", ""), "send_resp": False, **body})
                 except OSError as e:
-                    log.warning("USP: OperationComplete %s%s not sent: %s", obj, name, e)
+                    log.warning("USP: %s %s not sent: %s", kind, path, e)
 
     def _install(self, url):
         doc = read_graph(url)
@@ -285,47 +326,62 @@ class UspService:
         gid = fg.get("id") if isinstance(fg, dict) else None
         if not isinstance(gid, str) or not gid:
             raise CommandFailed(CMD_FAILURE, "$.forwarding-graph.id: the graph needs an id")
-        _node_call(self.node.put, gid, doc)
+        _node_call(self.node.put, gid, doc, gid=gid)
+        return {"DUID": gid, "UUID": model.du_uuid(gid)}
+
+    def _update(self, gid, url):
+        doc = read_graph(url, gid)
+        fg = doc.get("forwarding-graph") if isinstance(doc, dict) else None
+        new = fg.get("id", gid) if isinstance(fg, dict) else gid
+        if new != gid:
+            raise CommandFailed(CMD_FAILURE, f"$.forwarding-graph.id: '{new}' is not this DU's "
+                                f"graph '{gid}' (InstallDU makes another)", gid)
+        _node_call(self.node.put, gid, doc, gid=gid)
         return {"DUID": gid, "UUID": model.du_uuid(gid)}
 
     def _uninstall(self, gid):
-        _node_call(self.node.delete, gid)
-        return {}
+        _node_call(self.node.delete, gid, gid=gid)
+        return {"DUID": gid}
 
 
 class CommandFailed(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code, message, gid=None):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.gid = code, message, gid
 
 
-def _node_call(fn, *args):
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _node_call(fn, *args, gid=None):
     from ..model.nffg import ModelError
     from ..node import NodeError
     try:
         return fn(*args)
     except (NodeError, ModelError) as e:
         path = f"{e.path}: " if getattr(e, "path", None) else ""
-        raise CommandFailed(CMD_FAILURE, f"{path}{e.message}") from None
+        raise CommandFailed(CMD_FAILURE, f"{path}{e.message}", gid) from None
 
 
-def read_graph(url):
+def read_graph(url, gid=None):
     """An NF-FG JSON document from a file:// URL (the only scheme, for now)."""
     u = urllib.parse.urlparse(url)
     if u.scheme != "file" or u.netloc not in ("", "localhost"):
-        raise CommandFailed(INVALID_ARGS, f"URL: only file:// URLs are read here, not '{url}'")
+        raise CommandFailed(INVALID_ARGS, f"URL: only file:// URLs are read here, not '{url}'",
+                            gid)
     path = urllib.parse.unquote(u.path)
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_GRAPH_FILE + 1)
     except OSError as e:
-        raise CommandFailed(CMD_FAILURE, f"URL: cannot read {path}: {e.strerror}") from None
+        raise CommandFailed(CMD_FAILURE, f"URL: cannot read {path}: {e.strerror}", gid) from None
     if len(data) > MAX_GRAPH_FILE:
-        raise CommandFailed(CMD_FAILURE, f"URL: {path} is over {MAX_GRAPH_FILE} bytes")
+        raise CommandFailed(CMD_FAILURE, f"URL: {path} is over {MAX_GRAPH_FILE} bytes", gid)
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
-        raise CommandFailed(CMD_FAILURE, f"$: {path} is not JSON: {e}") from None
+        raise CommandFailed(CMD_FAILURE, f"$: {path} is not JSON: {e}", gid) from None
 
 
 def _match_ref(ref, path):
