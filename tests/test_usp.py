@@ -18,6 +18,7 @@ from owrt import until
 from netlab import ApiError
 
 from conftest import ROOT
+from test_deploy import SERVER, tcp_ok
 
 OBUSPA = os.environ.get("OBUSPA", "/opt/obuspa/obuspa")
 CLI_SUB = "unlite-test-opcomplete"
@@ -129,8 +130,13 @@ def graph_status(d, gid):
         return e.status
 
 
-def test_get_install_search_uninstall_through_the_broker(usp_daemon, broker, tmp_path):
-    d, sm = usp_daemon, "Device.SoftwareModules."
+def test_get_install_update_search_uninstall_through_the_broker(gateway, usp_daemon, broker,
+                                                                tmp_path):
+    d, sm, gw = usp_daemon, "Device.SoftwareModules.", gateway
+    gw.addr(0, "192.168.77.2/24", via="192.168.77.1")          # LAN host, behind the NAT
+    gw.addr(1, "198.51.100.2/24")                              # WAN host: TCP 8080 and 445
+    gw.lab.spawn(gw.hosts[1], "python3", "-c", SERVER)
+    gw.lab.spawn(gw.hosts[1], "python3", "-c", SERVER.replace("8080", "445"))
     got = broker.get(sm)
     assert got[sm + "ExecEnv.1.Name"] == "unlite"
     assert got[sm + "ExecEnv.1.X_UNLITE_SteeringBackend"] == d._args["backend"]
@@ -154,6 +160,10 @@ def test_get_install_search_uninstall_through_the_broker(usp_daemon, broker, tmp
     euids = {got[f"{p}.EUID"] for p in eus}
     assert euids == {"home.fw", "home.nat"}
     assert all(got[f"{p}.Status"] == "Active" for p in eus)
+    # traffic passes the graph InstallDU made: LAN -> firewall -> NAT -> WAN, 445 blocked
+    assert gw.ping(0, "198.51.100.2")
+    until("HTTP through the NAT", lambda: tcp_ok(gw, 0, "198.51.100.2", 8080))
+    assert not tcp_ok(gw, 0, "198.51.100.2", 445, timeout=1), "the firewall blocks 445"
 
     # wildcards and search expressions are resolved by the Service
     assert set(broker.get(sm + "ExecutionUnit.*.EUID").values()) == euids
@@ -173,6 +183,7 @@ def test_get_install_search_uninstall_through_the_broker(usp_daemon, broker, tmp
     stored = d.api("GET", "/NF-FG/home")[1]["forwarding-graph"]["VNFs"][0]
     assert stored["unify-env-variables"] == [{"variable": "BLOCK_TCP_PORTS=23"}]
     assert graph_status(d, "home") == "complete"
+    until("445 open after the Update", lambda: tcp_ok(gw, 0, "198.51.100.2", 445))
     # an Update whose graph is another one is refused, nothing changed
     doc["forwarding-graph"]["id"] = "other"
     newer.write_text(json.dumps(doc))
