@@ -73,12 +73,17 @@ class Broker:
         }
         (d / "reset.txt").write_text("".join(f'{k} "{v}"\n' for k, v in lines.items()))
         self.log = d / "broker.log"
+        self.start()
+
+    def start(self):
+        d = self.dir
         self.proc = subprocess.Popen(
             [OBUSPA, "-f", str(d / "usp.db"), "-s", self.cli, "-r", str(d / "reset.txt"),
              "-p", "-v", "3", "-l", str(self.log), "-i", "lo"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
         until("obuspa's sockets", lambda: os.path.exists(self.controller) and
               os.path.exists(self.cli))
+        return self
 
     def c(self, *args):
         p = subprocess.run([OBUSPA, "-s", self.cli, "-c", *args], capture_output=True,
@@ -245,3 +250,18 @@ def test_register_falls_back_to_a_vendor_root_where_another_service_owns_softwar
             "Device.SoftwareModules.ExecEnv.1.X_UNLITE_SteeringBackend"] == "lcm"
     finally:
         lcm.stop()
+
+
+def test_a_restarted_broker_gets_unlite_back_with_the_same_instance_numbers(
+        gateway, usp_daemon, broker):
+    d, sm = usp_daemon, "Device.SoftwareModules."
+    d.api("PUT", "/NF-FG/lab", json.loads((ROOT / "tools" / "demo-graph.json").read_text()))
+    before = until("DU of graph lab", lambda: broker.get(sm + 'DeploymentUnit.[DUID=="lab"].'))
+    broker.stop()
+    broker.start()                                   # its database kept; unlite reconnects
+    after = until("unlite registered again",
+                  lambda: broker.get(sm + 'DeploymentUnit.[DUID=="lab"].'))
+    assert after == before and sm + "DeploymentUnit.1.DUID" in after
+    assert "USP Broker at" in d.log()                # the loss, said once
+    assert d.log().count("USP Broker at") == 1, d.log()
+    d.api("DELETE", "/NF-FG/lab")
