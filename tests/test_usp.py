@@ -10,7 +10,6 @@ failure."""
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
@@ -18,10 +17,8 @@ from owrt import until
 from netlab import ApiError
 
 from conftest import ROOT
+from usp_lab import OBUSPA, Broker, Controller
 from test_deploy import SERVER, tcp_ok
-
-OBUSPA = os.environ.get("OBUSPA", "/opt/obuspa/obuspa")
-CLI_SUB = "unlite-test-opcomplete"
 
 
 def require_obuspa():
@@ -33,89 +30,10 @@ def require_obuspa():
     pytest.skip(why)
 
 
-class Broker:
-    """obuspa as a USP Broker with its own database, CLI socket and factory-reset file:
-    a controller socket for Services, an agent socket, and controller 1 (the CLI's) subscribed
-    to the OperationComplete of InstallDU(), Update() and Uninstall() (obuspa runs an async
-    command only for a controller subscribed to its completion) and to DUStateChange!."""
-
-    def __init__(self, d):
-        d.mkdir()
-        self.dir, self.cli = d, str(d / "cli")
-        self.controller = str(d / "broker_controller")
-        refs = ("Device.SoftwareModules.InstallDU(),Device.SoftwareModules.DeploymentUnit.*.Uninstall(),"
-                "Device.SoftwareModules.DeploymentUnit.*.Update()")
-        lines = {
-            "Device.LocalAgent.EndpointID": "proto::unlite-test-broker",
-            "Device.UnixDomainSockets.UnixDomainSocket.1.Alias": "cpe-1",
-            "Device.UnixDomainSockets.UnixDomainSocket.1.Mode": "Listen",
-            "Device.UnixDomainSockets.UnixDomainSocket.1.Path": self.controller,
-            "Device.UnixDomainSockets.UnixDomainSocket.2.Alias": "cpe-2",
-            "Device.UnixDomainSockets.UnixDomainSocket.2.Mode": "Listen",
-            "Device.UnixDomainSockets.UnixDomainSocket.2.Path": str(d / "broker_agent"),
-            "Device.LocalAgent.Controller.1.Alias": "cli",
-            "Device.LocalAgent.Controller.1.Enable": "true",
-            "Device.LocalAgent.Controller.1.EndpointID": "self::cli",
-            "Device.LocalAgent.Controller.1.AssignedRole": "Device.LocalAgent.ControllerTrust.Role.1",
-            "Device.LocalAgent.Subscription.1.Enable": "true",
-            "Device.LocalAgent.Subscription.1.ID": CLI_SUB,
-            "Device.LocalAgent.Subscription.1.Recipient": "Device.LocalAgent.Controller.1",
-            "Device.LocalAgent.Subscription.1.NotifType": "OperationComplete",
-            "Device.LocalAgent.Subscription.1.ReferenceList": refs,
-            "Device.LocalAgent.Subscription.1.Persistent": "true",
-            "Device.LocalAgent.Subscription.2.Enable": "true",
-            "Device.LocalAgent.Subscription.2.ID": "unlite-test-dustatechange",
-            "Device.LocalAgent.Subscription.2.Recipient": "Device.LocalAgent.Controller.1",
-            "Device.LocalAgent.Subscription.2.NotifType": "Event",
-            "Device.LocalAgent.Subscription.2.ReferenceList": "Device.SoftwareModules.DUStateChange!",
-            "Device.LocalAgent.Subscription.2.Persistent": "true",
-            "Internal.Reboot.Cause": "LocalFactoryReset",
-        }
-        (d / "reset.txt").write_text("".join(f'{k} "{v}"\n' for k, v in lines.items()))
-        self.log = d / "broker.log"
-        self.start()
-
-    def start(self):
-        d = self.dir
-        self.proc = subprocess.Popen(
-            [OBUSPA, "-f", str(d / "usp.db"), "-s", self.cli, "-r", str(d / "reset.txt"),
-             "-p", "-v", "3", "-l", str(self.log), "-i", "lo"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-        until("obuspa's sockets", lambda: os.path.exists(self.controller) and
-              os.path.exists(self.cli))
-        return self
-
-    def c(self, *args):
-        p = subprocess.run([OBUSPA, "-s", self.cli, "-c", *args], capture_output=True,
-                           text=True, timeout=60)
-        return p.stdout + p.stderr
-
-    def get(self, path):
-        """{path: value} of ``obuspa -c get``."""
-        out = self.c("get", path)
-        return dict(re.findall(r"^(\S+) => (.*)$", out, re.M))
-
-    def events(self, **want):
-        """The DUStateChange! events the Broker received whose arguments include ``want``
-        (Fault_FaultString for Fault.FaultString), each as {argument: value}."""
-        out = []
-        for block in re.findall(r'event_name: "DUStateChange!"(.*?)\n\s*\}\s*\}\s*\}',
-                                self.log.read_text(), re.S):
-            args = dict(re.findall(r'key: "([^"]*)"\s*value: "([^"]*)"', block))
-            if all(args.get(k.replace("_", ".")) == v if not callable(v) else v(args.get(k.replace("_", ".")))
-                   for k, v in want.items()):
-                out.append(args)
-        return out
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
 @pytest.fixture
 def broker(tmp_path):
     require_obuspa()
-    b = Broker(tmp_path / "broker")
+    b = Broker(tmp_path / "broker").start()
     yield b
     b.stop()
 
@@ -264,4 +182,26 @@ def test_a_restarted_broker_gets_unlite_back_with_the_same_instance_numbers(
     assert after == before and sm + "DeploymentUnit.1.DUID" in after
     assert "USP Broker at" in d.log()                # the loss, said once
     assert d.log().count("USP Broker at") == 1, d.log()
+    d.api("DELETE", "/NF-FG/lab")
+
+
+def test_a_controller_on_the_brokers_agent_socket_gets_the_tree(gateway, usp_daemon, broker):
+    """A USP controller (Python, unlite's codec) on the Broker's agent socket: what the Broker
+    answers from unlite's Service, partial path, search and a path that is not there."""
+    d, sm = usp_daemon, "Device.SoftwareModules."
+    d.api("PUT", "/NF-FG/lab", json.loads((ROOT / "tools" / "demo-graph.json").read_text()))
+    until("graph lab", lambda: graph_status(d, "lab") == "complete", timeout=60)
+    ctl = Controller(broker)
+    try:
+        got = ctl.get(sm + "DeploymentUnit.", sm + 'ExecutionUnit.[EUID=="lab.fw"].Status',
+                      sm + "ExecEnv.1.X_UNLITE_SteeringBackend", sm + "ExecEnv.7.")
+        (du_path, du), = got[sm + "DeploymentUnit."].items()
+        assert du_path == sm + "DeploymentUnit.1." and du["DUID"] == "lab"
+        assert list(got[sm + 'ExecutionUnit.[EUID=="lab.fw"].Status'].values()) == \
+            [{"Status": "Active"}]
+        assert got[sm + "ExecEnv.1.X_UNLITE_SteeringBackend"] == \
+            {sm + "ExecEnv.1.": {"X_UNLITE_SteeringBackend": d._args["backend"]}}
+        assert got[sm + "ExecEnv.7."]["err_code"] == 7026
+    finally:
+        ctl.close()
     d.api("DELETE", "/NF-FG/lab")
