@@ -65,6 +65,7 @@ bench: deps install         ## start overhead, chain deploy, daemon RSS; backend
 	$(BIN)/python tools/bench_restart.py
 	$(BIN)/python tools/bench_teardown.py
 	$(BIN)/python tools/bench_scale.py
+	$(BIN)/python tools/bench_usp.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache
