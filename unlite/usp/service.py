@@ -25,6 +25,8 @@ from .codec import MsgType
 log = logging.getLogger("unlite.usp")
 RETRY = 2.0
 MAX_GRAPH_FILE = 1 << 20
+# USP error codes (TR-369 "Error Codes")
+NOT_SUPPORTED, INTERNAL, NOT_CREATABLE = 7001, 7003, 7019
 CMD_FAILURE, INVALID_ARGS, INVALID_PATH, ALREADY_IN_USE = 7022, 7027, 7026, 7029
 
 
@@ -114,7 +116,11 @@ class UspService:
 
     # -- receiving -------------------------------------------------------------------------
     def _record(self, data, roots):
-        r = codec.open_record(data)
+        try:
+            r = codec.open_record(data)
+        except codec.CodecError as e:         # R-UDS.23: say so, then drop the connection
+            self._send_frame(codec.TLV_ERROR, f"bad USP record: {e}".encode())
+            raise
         if "msg" not in r:
             return                                     # a connect or disconnect record
         try:
@@ -132,12 +138,15 @@ class UspService:
                    MsgType.GET_INSTANCES: self._get_instances, MsgType.ADD: self._add,
                    MsgType.DELETE: self._delete, MsgType.OPERATE: self._operate}.get(t)
         if handler is None:
-            return self._send(mid, MsgType.ERROR, {"err_code": 7000 + 4,
+            return self._send(mid, MsgType.ERROR, {"err_code": NOT_SUPPORTED,
                                                    "err_msg": f"message type {t} not supported"})
         try:
             rt, ans = handler(p)
         except model.PathError as e:
             rt, ans = MsgType.ERROR, {"err_code": e.code, "err_msg": e.message}
+        except Exception as e:                # noqa: BLE001 - a bug must not end the service
+            log.exception("USP: message type %s", t)
+            rt, ans = MsgType.ERROR, {"err_code": INTERNAL, "err_msg": f"internal error: {e}"}
         self._send(mid, rt, ans)
 
     def _registered(self, p, roots):
@@ -216,7 +225,7 @@ class UspService:
             path = obj.get("obj_path", "")
             if path != model.SUBSCRIPTIONS:
                 out.append({"requested_path": path, "oper_status": {"oper_failure": {
-                    "err_code": 7005, "err_msg": f"cannot add to {path}"}}})
+                    "err_code": NOT_CREATABLE, "err_msg": f"cannot add to {path}"}}})
                 continue
             n = self.sub_next
             self.sub_next += 1
@@ -283,8 +292,8 @@ class UspService:
             gid, fault = e.gid, (e.code, e.message)
         except Exception as e:                       # noqa: BLE001 - said to the controller
             log.exception("USP: %s%s", obj, name)
-            out = {"cmd_failure": {"err_code": 7003, "err_msg": f"{type(e).__name__}: {e}"}}
-            fault = (7003, out["cmd_failure"]["err_msg"])
+            out = {"cmd_failure": {"err_code": INTERNAL, "err_msg": f"{type(e).__name__}: {e}"}}
+            fault = (INTERNAL, out["cmd_failure"]["err_msg"])
         self._notify("OperationComplete", obj + name, {
             "oper_complete": {"obj_path": obj, "command_name": name, "command_key": key, **out}})
         root = self.root or model.ROOTS[0]
