@@ -202,6 +202,8 @@ def test_a_controller_on_the_brokers_agent_socket_gets_the_tree(gateway, usp_dae
         assert got[sm + "ExecEnv.1.X_UNLITE_SteeringBackend"] == \
             {sm + "ExecEnv.1.": {"X_UNLITE_SteeringBackend": d._args["backend"]}}
         assert got[sm + "ExecEnv.7."]["err_code"] == 7026
+        assert list(ctl.get(sm, max_depth=1)[sm]) == [sm]         # the object itself only
+        assert len(ctl.get(sm, max_depth=2)[sm]) == 1 + 1 + 1 + 2  # + ExecEnv, DU, 2 EUs
     finally:
         ctl.close()
     d.api("DELETE", "/NF-FG/lab")

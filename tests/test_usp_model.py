@@ -75,6 +75,17 @@ def test_resolver_partial_paths_wildcards_and_searches(objs):
     assert model.resolve(objs, SM + 'DeploymentUnit.[DUID=="a.b"].', known) == []
 
 
+def test_max_depth_counts_a_table_and_its_instances_as_one_level(objs):
+    def paths(expr, depth):
+        return [p[len(SM):] for p, _ in model.resolve(objs, expr, model.schema_paths(SM), depth)]
+    assert paths(SM, 1) == [""]
+    assert paths(SM, 2) == ["", "ExecEnv.1.", "DeploymentUnit.1.", "DeploymentUnit.2.",
+                            "ExecutionUnit.1.", "ExecutionUnit.2."]
+    assert paths(SM, 0) == paths(SM, 2)                     # the whole tree is two levels
+    assert paths(SM + "DeploymentUnit.", 1) == ["DeploymentUnit.1.", "DeploymentUnit.2."]
+    assert paths(SM + "DeploymentUnit.*.", 1) == ["DeploymentUnit.1.", "DeploymentUnit.2."]
+
+
 @pytest.mark.parametrize("bad,code", [
     (SM + "DeploymentUnit.9.", 7026), (SM + "Nope.", 7026), (SM + "ExecEnv.1.Nope", 7026),
     (SM + 'DeploymentUnit.[DUID=="x".', 7008), (SM + "DeploymentUnit.[DUID=x;rm].", 7008),

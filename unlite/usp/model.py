@@ -244,10 +244,11 @@ def _params_of(path):
     return set()
 
 
-def resolve(objs, expr, known=()):
+def resolve(objs, expr, known=(), max_depth=0):
     """[(object path, {param: value})] an expression names; an object (partial) path gives
-    every object under it with all its parameters. 7026 for a path that is not there (unless
-    it has a wildcard or search: then no match is an empty answer)."""
+    every object under it with all its parameters, ``max_depth`` levels of it when not 0 (1:
+    the object itself; a table and its instances are one level). 7026 for a path that is not
+    there (unless it has a wildcard or search: then no match is an empty answer)."""
     segs, param = _split(expr)
     wild = any(s == "*" or s.startswith("[") for s in segs)
     out = []
@@ -260,6 +261,9 @@ def resolve(objs, expr, known=()):
             if param in params:
                 out.append((path, {param: params[param]}))
         else:
+            below = path.rstrip(".").split(".")[len(segs):]
+            if max_depth and sum(not p.isdigit() for p in below) >= max_depth:
+                continue
             out.append((path, dict(params)))
     if not out and not wild and not _known(expr, known):
         raise PathError(7026, f"no such path: {expr}")

@@ -183,7 +183,7 @@ class UspService:
         results = []
         for path in p.get("param_paths", []):
             try:
-                found = model.resolve(objs, path, self.known())
+                found = model.resolve(objs, path, self.known(), p.get("max_depth", 0))
                 results.append({"requested_path": path, "resolved_path_results": [
                     {"resolved_path": o, "result_params": v} for o, v in found if v or path.endswith(".")]})
             except model.PathError as e:
