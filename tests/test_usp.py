@@ -16,7 +16,7 @@ import pytest
 from owrt import until
 from netlab import ApiError
 
-from conftest import ROOT
+from conftest import ROOT, bridge_graph
 from usp_lab import OBUSPA, Broker, Controller
 from test_deploy import SERVER, tcp_ok
 
@@ -207,3 +207,36 @@ def test_a_controller_on_the_brokers_agent_socket_gets_the_tree(gateway, usp_dae
     finally:
         ctl.close()
     d.api("DELETE", "/NF-FG/lab")
+
+
+def test_reads_answer_while_a_deploy_holds_the_node(gateway, make_daemon, broker, nnf_repo,
+                                                    tmp_path):
+    """obuspa waits on every answer of a Service: unlite answers a Get from memory while a
+    deploy holds the node lock (an NF whose start script waits for the test), and shows the
+    DU as Installing."""
+    import threading
+    started, go = tmp_path / "started", tmp_path / "go"
+    repo = nnf_repo("slowstart", {"start": f"touch {started}; while [ ! -f {go} ]; do sleep 0.05; done"},
+                    timeout=60)
+    d = make_daemon(nnf_dir=repo, extra=("--usp", broker.controller))
+    sm = "Device.SoftwareModules."
+    until("unlite registered", lambda: sm + "ExecEnv.1.Name" in broker.get(sm))
+    put = threading.Thread(target=d.api, args=("PUT", "/NF-FG/slow", bridge_graph("slow", nf="slowstart")))
+    put.start()
+    try:
+        until("the NF's start script runs", started.exists)
+        ctl = Controller(broker)
+        try:
+            got = ctl.get(sm + 'DeploymentUnit.[DUID=="slow"].Status')
+            assert list(got.values())[0] == {sm + "DeploymentUnit.1.": {"Status": "Installing"}}
+        finally:
+            ctl.close()
+    finally:
+        go.touch()
+        put.join()
+    until("deployed", lambda: graph_status(d, "slow") == "complete")
+    got = broker.get(sm + 'DeploymentUnit.[DUID=="slow"].')
+    assert got[sm + "DeploymentUnit.1.Status"] == "Installed"
+    eu = got[sm + "DeploymentUnit.1.ExecutionUnitList"]
+    assert broker.get(eu + ".Status") == {eu + ".Status": "Active"}
+    d.api("DELETE", "/NF-FG/slow")
