@@ -240,3 +240,30 @@ def test_reads_answer_while_a_deploy_holds_the_node(gateway, make_daemon, broker
     eu = got[sm + "DeploymentUnit.1.ExecutionUnitList"]
     assert broker.get(eu + ".Status") == {eu + ".Status": "Active"}
     d.api("DELETE", "/NF-FG/slow")
+
+
+def test_an_eu_is_stopped_started_and_restarted_through_the_broker(gateway, usp_daemon, broker):
+    d, sm = usp_daemon, "Device.SoftwareModules."
+    d.api("PUT", "/NF-FG/lab", json.loads((ROOT / "tools" / "demo-graph.json").read_text()))
+    until("graph lab", lambda: graph_status(d, "lab") == "complete", timeout=60)
+    (eu,) = broker.get(sm + 'ExecutionUnit.[EUID=="lab.fw"].EUID')    # its path
+    eu = eu[:-len("EUID")]
+
+    def fw_state():
+        return {v["id"]: v["state"] for v in d.api("GET", "/NF-FG/status/lab")[1]["VNFs"]}["fw"]
+
+    out = broker.c("operate", f'{eu}SetRequestedState(RequestedState="Idle")')
+    assert "Started successfully" in out, out
+    until("fw Idle", lambda: fw_state() == "Idle")
+    until("EU Idle", lambda: broker.get(eu + "Status") == {eu + "Status": "Idle"})
+    broker.c("operate", f'{eu}SetRequestedState(RequestedState="Active")')
+    until("fw Active", lambda: fw_state() == "Active")
+    marker = broker.log.read_text().count("oper_complete")
+    broker.c("operate", f"{eu}Restart()")
+    until("the Restart's OperationComplete",
+          lambda: broker.log.read_text().count("oper_complete") > marker)
+    assert fw_state() == "Active"
+    out = broker.c("operate", f'{eu}SetRequestedState(RequestedState="Paused")')
+    assert "ERROR" in out, out                                     # 7027, nothing changed
+    assert fw_state() == "Active"
+    d.api("DELETE", "/NF-FG/lab")

@@ -4,8 +4,9 @@
 - ``Broker(dir)``: obuspa (``make obuspa``) with its own database (-f), CLI socket (-s) and
   factory-reset file (-r): a controller socket for Services (unlite's ``--usp``), an agent
   socket for controllers (the Broker's MTP 1), and controller 1 (the CLI's) subscribed to the
-  OperationComplete of InstallDU(), Update() and Uninstall() (obuspa runs an async command only
-  for a controller subscribed to its completion) and to DUStateChange!; ``c(...)`` runs
+  OperationComplete of InstallDU(), Update(), Uninstall(), SetRequestedState() and Restart()
+  (obuspa runs an async command only for a controller subscribed to its completion) and to
+  DUStateChange!; ``c(...)`` runs
   ``obuspa -c``, ``get(path)`` parses its answer, ``events()`` reads the DUStateChange! events
   the Broker received out of its protocol trace;
 - ``Controller(broker)``: a USP controller on the agent socket (UDS handshake, then USP
@@ -47,7 +48,8 @@ class Broker:
         self.dir, self.cli = d, str(d / "cli")
         self.controller = str(d / "broker_controller")     # Services connect here
         self.agent = str(d / "broker_agent")               # controllers connect here
-        refs = (f"{SM}InstallDU(),{SM}DeploymentUnit.*.Uninstall(),{SM}DeploymentUnit.*.Update()")
+        refs = (f"{SM}InstallDU(),{SM}DeploymentUnit.*.Uninstall(),{SM}DeploymentUnit.*.Update(),"
+                f"{SM}ExecutionUnit.*.SetRequestedState(),{SM}ExecutionUnit.*.Restart()")
         uds = "Device.UnixDomainSockets.UnixDomainSocket"
         sub = "Device.LocalAgent.Subscription"
         lines = {

@@ -46,7 +46,7 @@ SCHEMA = [  # (relative object path, multi-instance, [(param, type)], [(command,
                                   ("ExecutionFaultMessage", STR), ("Vendor", STR),
                                   ("Version", STR), ("ExecutionEnvRef", STR),
                                   ("X_UNLITE_State", STR)],
-     []),
+     [("SetRequestedState()", ["RequestedState"]), ("Restart()", [])]),
 ]
 
 EU_STATUS = {"Idle": "Idle", "Starting": "Starting", "Active": "Active", "Stopping": "Stopping",

@@ -5,9 +5,10 @@ endpoint id), Registers ``Device.SoftwareModules.`` (``Device.X_UNLITE_NFV.``, t
 when the Broker answers 7029: an LCM owns it) and answers the Broker from memory (model.py):
 Get, GetSupportedDM, GetInstances; Add/Get/Delete of its own ``Device.LocalAgent.Subscription.``
 table (the Broker keeps its controllers' subscriptions there); Operate ``InstallDU(URL)`` and
-``DeploymentUnit.{i}.Update(URL)`` (by difference) and ``DeploymentUnit.{i}.Uninstall()``,
-answered at once and run in a thread of their own, then a Notify OperationComplete and a
-``DUStateChange!`` event to the subscriptions that asked (a bad graph: cmd_failure 7022 and
+``DeploymentUnit.{i}.Update(URL)`` (by difference), ``DeploymentUnit.{i}.Uninstall()``,
+``ExecutionUnit.{i}.SetRequestedState(Idle|Active)`` and ``.Restart()`` (an NF's stop and
+start), answered at once and run in a thread of their own, then a Notify OperationComplete (and for a DU a
+``DUStateChange!`` event) to the subscriptions that asked (a bad graph: cmd_failure 7022 and
 Fault.FaultString with unlite's JSON path). A lost Broker is retried every ``RETRY`` seconds.
 """
 import json
@@ -268,6 +269,20 @@ class UspService:
                 job = lambda: self._update(gid, url)                            # noqa: E731
                 if not url:
                     fail = (INVALID_ARGS, "Update: URL is required")
+        elif cmd.startswith(root + "ExecutionUnit.") and cmd.endswith((".SetRequestedState()",
+                                                                        ".Restart()")):
+            num, _, verb = cmd[len(root + "ExecutionUnit."):].partition(".")
+            gnf = self._eu(self.inst.key_of("eu", int(num)) if num.isdigit() else None)
+            if gnf is None:
+                return MsgType.ERROR, {"err_code": INVALID_PATH, "err_msg": f"no such EU: {cmd}"}
+            want = args.get("RequestedState", "")
+            if verb == "Restart()":
+                job = lambda: self._nf(gnf, ("stop", "start"))                  # noqa: E731
+            elif want in ("Idle", "Active"):
+                job = lambda: self._nf(gnf, ("stop",) if want == "Idle" else ("start",))  # noqa
+            else:
+                fail = (INVALID_ARGS, f"SetRequestedState: RequestedState must be Idle or "
+                        f"Active, not '{want}'")
         else:
             return MsgType.ERROR, {"err_code": INVALID_PATH, "err_msg": f"no such command: {cmd}"}
         if fail:
@@ -297,7 +312,9 @@ class UspService:
         self._notify("OperationComplete", obj + name, {
             "oper_complete": {"obj_path": obj, "command_name": name, "command_key": key, **out}})
         root = self.root or model.ROOTS[0]
-        op = {"InstallDU()": "Install", "Update()": "Update", "Uninstall()": "Uninstall"}[name]
+        op = {"InstallDU()": "Install", "Update()": "Update", "Uninstall()": "Uninstall"}.get(name)
+        if op is None:
+            return                                   # an EU's command: no DU changed state
         self._notify("Event", root + model.DU_STATE_CHANGE[0],
                      {"event": {"obj_path": root, "event_name": model.DU_STATE_CHANGE[0],
                                 "params": self._du_state(gid, op, fault, start)}})
@@ -347,6 +364,22 @@ class UspService:
                                 f"graph '{gid}' (InstallDU makes another)", gid)
         _node_call(self.node.put, gid, doc, gid=gid)
         return {"DUID": gid, "UUID": model.du_uuid(gid)}
+
+    def _eu(self, key):
+        """(graph, NF) of an EU key '<graph>.<nf>' (a graph id may hold dots: looked up)."""
+        if not key:
+            return None
+        for gid, d in dict(self.node.graphs).items():
+            for nf in d.instances:
+                if f"{gid}.{nf}" == key:
+                    return gid, nf
+        return None
+
+    def _nf(self, gnf, actions):
+        gid, nf = gnf
+        for a in actions:
+            st = _node_call(self.node.nf_action, gid, nf, a)
+        return {"Status": model.EU_STATUS.get(st["state"], "Idle")}
 
     def _uninstall(self, gid):
         _node_call(self.node.delete, gid, gid=gid)
