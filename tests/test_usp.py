@@ -258,10 +258,10 @@ def test_an_eu_is_stopped_started_and_restarted_through_the_broker(gateway, usp_
     until("EU Idle", lambda: broker.get(eu + "Status") == {eu + "Status": "Idle"})
     broker.c("operate", f'{eu}SetRequestedState(RequestedState="Active")')
     until("fw Active", lambda: fw_state() == "Active")
-    marker = broker.log.read_text().count("oper_complete")
     broker.c("operate", f"{eu}Restart()")
     until("the Restart's OperationComplete",
-          lambda: broker.log.read_text().count("oper_complete") > marker)
+          lambda: re.search(r'oper_complete \{\s*obj_path: "[^"]*"\s*command_name: "Restart\(\)"',
+                            broker.log.read_text()))
     assert fw_state() == "Active"
     out = broker.c("operate", f'{eu}SetRequestedState(RequestedState="Paused")')
     assert "ERROR" in out, out                                     # 7027, nothing changed

@@ -63,13 +63,13 @@ class UspService:
                 pass
 
     def _run(self):
-        self._said = None                # the last failure logged: a retry loop says it once
+        self._said = False               # an outage is logged once, until registered again
         while not self.stopping.is_set():
             try:
                 self._session()
             except (OSError, codec.CodecError) as e:
-                if not self.stopping.is_set() and str(e) != self._said:
-                    self._said = str(e)
+                if not self.stopping.is_set() and not self._said:
+                    self._said = True
                     log.warning("USP Broker at %s: %s (retrying every %.0f s)", self.path, e, RETRY)
             finally:
                 self.registered.clear()
@@ -156,7 +156,7 @@ class UspService:
             if "oper_success" in st:
                 self.root = self.pending_root
                 log.info("USP: registered %s", self.root)
-                self._said = None
+                self._said = False
                 self.registered.set()
                 return
             f = st.get("oper_failure", {})
