@@ -256,6 +256,10 @@ def test_an_eu_is_stopped_started_and_restarted_through_the_broker(gateway, usp_
     assert "Started successfully" in out, out
     until("fw Idle", lambda: fw_state() == "Idle")
     until("EU Idle", lambda: broker.get(eu + "Status") == {eu + "Status": "Idle"})
+    # the Broker subscribed unlite to the EU Status's ValueChange (its controller asked): sent
+    until("ValueChange Idle", lambda: re.search(
+        r'value_change \{\s*param_path: "%sStatus"\s*param_value: "Idle"' % re.escape(eu),
+        broker.log.read_text()))
     broker.c("operate", f'{eu}SetRequestedState(RequestedState="Active")')
     until("fw Active", lambda: fw_state() == "Active")
     broker.c("operate", f"{eu}Restart()")

@@ -5,8 +5,8 @@
   factory-reset file (-r): a controller socket for Services (unlite's ``--usp``), an agent
   socket for controllers (the Broker's MTP 1), and controller 1 (the CLI's) subscribed to the
   OperationComplete of InstallDU(), Update(), Uninstall(), SetRequestedState() and Restart()
-  (obuspa runs an async command only for a controller subscribed to its completion) and to
-  DUStateChange!; ``c(...)`` runs
+  (obuspa runs an async command only for a controller subscribed to its completion), to
+  DUStateChange! and to the ValueChange of every EU's Status; ``c(...)`` runs
   ``obuspa -c``, ``get(path)`` parses its answer, ``events()`` reads the DUStateChange! events
   the Broker received out of its protocol trace;
 - ``Controller(broker)``: a USP controller on the agent socket (UDS handshake, then USP
@@ -72,6 +72,11 @@ class Broker:
             f"{sub}.2.Recipient": "Device.LocalAgent.Controller.1",
             f"{sub}.2.NotifType": "Event", f"{sub}.2.ReferenceList": f"{SM}DUStateChange!",
             f"{sub}.2.Persistent": "true",
+            f"{sub}.3.Enable": "true", f"{sub}.3.ID": "unlite-test-valuechange",
+            f"{sub}.3.Recipient": "Device.LocalAgent.Controller.1",
+            f"{sub}.3.NotifType": "ValueChange",
+            f"{sub}.3.ReferenceList": f"{SM}ExecutionUnit.*.Status",
+            f"{sub}.3.Persistent": "true",
             "Internal.Reboot.Cause": "LocalFactoryReset",
         }
         (d / "reset.txt").write_text("".join(f'{k} "{v}"\n' for k, v in lines.items()))

@@ -46,15 +46,23 @@ class UspService:
         self.stopping = threading.Event()
         self.registered = threading.Event()
         self.thread = None
+        self._vc_last = None             # the values ValueChange compares with (when watched)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self):
         self.thread = threading.Thread(target=self._run, name="usp", daemon=True)
         self.thread.start()
+        events = getattr(self.node, "events", None)
+        if events is not None:
+            self._events = events.subscribe()
+            threading.Thread(target=self._value_changes, name="usp-events", daemon=True).start()
         return self
 
     def stop(self):
         self.stopping.set()
+        if getattr(self, "_events", None) is not None:
+            self.node.events.unsubscribe(self._events)
+            self._events.offer(None)
         s = self.sock
         if s is not None:
             try:
@@ -232,6 +240,8 @@ class UspService:
             self.sub_next += 1
             self.subs[n] = {s.get("param", ""): s.get("value", "")
                             for s in obj.get("param_settings", [])}
+            if self.subs[n].get("NotifType") == "ValueChange" and self._vc_last is None:
+                self._vc_last = self._params()
             out.append({"requested_path": path, "oper_status": {"oper_success": {
                 "instantiated_path": f"{path}{n}.", "unique_keys": {}}}})
         return MsgType.ADD_RESP, {"created_obj_results": out}
@@ -364,6 +374,35 @@ class UspService:
                                 f"graph '{gid}' (InstallDU makes another)", gid)
         _node_call(self.node.put, gid, doc, gid=gid)
         return {"DUID": gid, "UUID": model.du_uuid(gid)}
+
+    def _params(self):
+        """{parameter path: value} of the tree (not the subscription table)."""
+        return {o + k: v for o, ps in self.objects().items()
+                if not o.startswith(model.SUBSCRIPTIONS) for k, v in ps.items()}
+
+    def _value_changes(self):
+        """ValueChange: on each graph or NF event, the tree read again and every parameter
+        that changed since the last look (or since the subscription was made) sent to the
+        ValueChange subscriptions naming it (EU Status and faults, DU Status, the counts)."""
+        while not self.stopping.is_set():
+            item = self._events.get(timeout=5)
+            if item is None:
+                if self.stopping.is_set():
+                    return
+                continue
+            last = self._vc_last
+            if last is None or not self.registered.is_set():
+                continue
+            try:
+                now = self._params()
+            except Exception:                       # noqa: BLE001 - the next event retries
+                log.exception("USP: ValueChange")
+                continue
+            self._vc_last = now
+            for path, v in now.items():
+                if path in last and last[path] != v:
+                    self._notify("ValueChange", path, {"value_change": {
+                        "param_path": path, "param_value": v}})
 
     def _eu(self, key):
         """(graph, NF) of an EU key '<graph>.<nf>' (a graph id may hold dots: looked up)."""
