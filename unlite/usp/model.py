@@ -13,6 +13,7 @@ resolver over it.
 import json
 import os
 import re
+import threading
 import uuid
 
 # vendor namespace of the DU UUIDs (v5 of graph ids): uuid5(NAMESPACE_DNS, "unlite.nfv")
@@ -66,6 +67,7 @@ class Instances:
 
     def __init__(self, path=None):
         self.path, self.nums, self.next = path, {}, {"du": 1, "eu": 1}
+        self.lock = threading.Lock()     # the Broker's reader and the events thread both read
         if path and os.path.exists(path):
             try:
                 with open(path) as f:
@@ -77,23 +79,28 @@ class Instances:
 
     def number(self, kind, key):
         k = f"{kind}:{key}"
-        n = self.nums.get(k)
-        if n is None:
-            n = self.nums[k] = self.next[kind]
-            self.next[kind] = n + 1
-            self._save()
-        return n
+        with self.lock:
+            n = self.nums.get(k)
+            if n is None:
+                n = self.nums[k] = self.next[kind]
+                self.next[kind] = n + 1
+                self._save()
+            return n
 
     def forget(self, kind, keep):
         """Drop numbers of keys no longer present (their numbers are not reused)."""
-        gone = [k for k in self.nums if k.startswith(kind + ":") and k[len(kind) + 1:] not in keep]
-        for k in gone:
-            del self.nums[k]
-        if gone:
-            self._save()
+        with self.lock:
+            gone = [k for k in self.nums
+                    if k.startswith(kind + ":") and k[len(kind) + 1:] not in keep]
+            for k in gone:
+                del self.nums[k]
+            if gone:
+                self._save()
 
     def key_of(self, kind, n):
-        for k, v in self.nums.items():
+        with self.lock:
+            items = list(self.nums.items())
+        for k, v in items:
             if v == n and k.startswith(kind + ":"):
                 return k[len(kind) + 1:]
         return None
