@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 NNF_SRC := $(wildcard nnf/*/template.json)
 NNF_PKG := $(patsubst nnf/%/template.json,build/nnf/%.tgz,$(NNF_SRC))
 
-.PHONY: all install deps bytecode catalog demo test unit test-kernel lint bench clean openwrt-userland
+.PHONY: all install deps bytecode catalog demo test unit test-kernel lint bench clean openwrt-userland obuspa
 all: install
 
 deps:                       ## system packages (Debian; needs root)
@@ -36,6 +36,13 @@ openwrt-userland:
 		sh $(OPENWRT_BUNDLE)/build.sh $(OPENWRT_BUNDLE)/src $(OPENWRT_USERLAND) core luci pyubus apk; \
 	else echo "no $(OPENWRT_BUNDLE): the tests on OpenWrt's own programs will be skipped"; fi
 
+# obuspa, the Broadband Forum's USP agent, as the Broker of the USP tests: built from
+# ../shared/third_party/usp/obuspa.tar.gz into /opt/obuspa, cached by the tarball's sha256
+OBUSPA_TARBALL ?= ../shared/third_party/usp/obuspa.tar.gz
+OBUSPA_DIR     ?= /opt/obuspa
+obuspa:                     ## build obuspa once per machine (the USP tests' Broker)
+	sh tools/build-obuspa.sh $(OBUSPA_TARBALL) $(OBUSPA_DIR)
+
 demo: deps install          ## a gateway in namespaces: firewall → NAT between LAN and WAN
 	$(BIN)/python tools/demo.py $(DEMO_ARGS)
 
@@ -61,6 +68,7 @@ bench: deps install         ## start overhead, chain deploy, daemon RSS; backend
 	$(BIN)/python tools/bench_restart.py
 	$(BIN)/python tools/bench_teardown.py
 	$(BIN)/python tools/bench_scale.py
+	$(BIN)/python tools/bench_usp.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

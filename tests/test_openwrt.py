@@ -115,6 +115,19 @@ def test_uci_settings_fill_what_the_command_line_leaves_open(tmp_path):
         ("127.0.0.1:8080", "nft", "/x", "/run/u.sock")
 
 
+def test_uci_option_usp_turns_the_usp_service_on(tmp_path):
+    a, _ = serve_args(tmp_path, "config unlite 'main'\n")
+    assert a.usp is None                                         # off by default
+    a, _ = serve_args(tmp_path, "config unlite 'main'\n\toption usp '/var/run/usp/b'\n")
+    assert a.usp == "/var/run/usp/b"
+    a, _ = serve_args(tmp_path, "config unlite 'main'\n\toption usp ''\n")
+    assert a.usp is None
+    a, _ = serve_args(tmp_path, "config unlite 'main'\n\toption usp '/x'\n", "--usp", "/y")
+    assert a.usp == "/y"
+    shipped = SHIPPED_UCI.read_text()
+    assert "\t#option usp '/var/run/usp/broker_controller_path'" in shipped
+
+
 def test_uci_values_are_checked_like_flags(tmp_path):
     with pytest.raises(uci.UciError, match="'sctp' is not one of nft"):
         serve_args(tmp_path, "config unlite 'main'\n\toption backend 'sctp'\n")

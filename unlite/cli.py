@@ -86,6 +86,10 @@ def cmd_serve(a):
         threading.Thread(target=servers[1].serve_forever, kwargs={"poll_interval": 0.2},
                          daemon=True).start()
     bus = start_ubus(node, a.ubus, a.ubus_socket)
+    usp = None
+    if getattr(a, "usp", None):                 # a USP Service on the Broker's socket
+        from .usp.service import start as start_usp
+        usp = start_usp(node, a.usp, a.state_dir)
     from .watch import Watch
     watch = Watch(node).start()
     stop = threading.Event()
@@ -112,6 +116,8 @@ def cmd_serve(a):
     finally:
         if bus is not None:
             bus.stop()                          # ubusd drops the object with the connection
+        if usp is not None:
+            usp.stop()
         for srv in servers[1:]:
             srv.server_close()                  # removes the socket file
         watch.stop()
@@ -318,6 +324,10 @@ def parser():
                         "exec plugin (the daemon only sends events), or none")
     s.add_argument("--ubus-socket", default="/var/run/ubus/ubus.sock", metavar="PATH",
                    help="ubusd's socket (default %(default)s)")
+    s.add_argument("--usp", metavar="SOCKET", default=None,
+                   help="be a USP (TR-369) Service: connect to a USP Broker's controller "
+                        "Unix domain socket (obuspa's) and register Device.SoftwareModules. "
+                        "(default: off)")
     s.add_argument("--on-exit", default="stop", choices=["stop", "keep"],
                    help="at SIGTERM: 'stop' every NF and remove what unlite made, or 'keep' "
                         "it running for the next start to adopt (restarts and upgrades cut "

@@ -26,7 +26,8 @@ _FALSE = {"0", "no", "off", "false", "disabled"}
 SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_dir",
                  "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
                  "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer",
-                 "ubus": "ubus", "ubus_socket": "ubus_socket", "on_exit": "on_exit"}
+                 "ubus": "ubus", "ubus_socket": "ubus_socket", "on_exit": "on_exit",
+                 "usp": "usp"}
 
 
 class UciError(ValueError):
@@ -187,8 +188,8 @@ def apply_serve_args(a):
             if dest == "listen" and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}",
                                                      value):
                 raise UciError(f"{where}: {value!r} is not ADDR:PORT")
-            if dest == "socket" and not value:
-                value = None                          # '' : no unix socket
+            if dest in ("socket", "usp") and not value:
+                value = None                          # '' : no unix socket, no USP
         setattr(a, dest, value)
     from .tenants import RESERVED       # here: the rpcd plugin reads UCI without dataclasses
     tenants = {}
