@@ -216,12 +216,14 @@ def test_reads_answer_while_a_deploy_holds_the_node(gateway, make_daemon, broker
     DU as Installing."""
     import threading
     started, go = tmp_path / "started", tmp_path / "go"
-    repo = nnf_repo("slowstart", {"start": f"touch {started}; while [ ! -f {go} ]; do sleep 0.05; done"},
+    repo = nnf_repo("slowstart",
+                    {"start": f"touch {started}; while [ ! -f {go} ]; do sleep 0.05; done"},
                     timeout=60)
     d = make_daemon(nnf_dir=repo, extra=("--usp", broker.controller))
     sm = "Device.SoftwareModules."
     until("unlite registered", lambda: sm + "ExecEnv.1.Name" in broker.get(sm))
-    put = threading.Thread(target=d.api, args=("PUT", "/NF-FG/slow", bridge_graph("slow", nf="slowstart")))
+    put = threading.Thread(target=d.api,
+                           args=("PUT", "/NF-FG/slow", bridge_graph("slow", nf="slowstart")))
     put.start()
     try:
         until("the NF's start script runs", started.exists)

@@ -28,8 +28,9 @@ def test_defaults_are_not_written_and_an_empty_submessage_is():
         "oper_status": {"oper_failure": {"err_code": 7029, "err_msg": "owned"}}}]}),
     (MsgType.OPERATE, {"command": "Device.S.InstallDU()", "command_key": "k", "send_resp": True,
                        "input_args": {"URL": "file:///g.json"}}),
-    (MsgType.OPERATE_RESP, {"operation_results": [{"executed_command": "Device.S.InstallDU()",
-                                                   "req_obj_path": "Device.LocalAgent.Request.1"}]}),
+    (MsgType.OPERATE_RESP, {"operation_results": [
+        {"executed_command": "Device.S.InstallDU()",
+         "req_obj_path": "Device.LocalAgent.Request.1"}]}),
     (MsgType.NOTIFY, {"subscription_id": "1-2", "oper_complete": {"obj_path": "Device.S.",
         "command_name": "InstallDU()", "command_key": "k",
         "cmd_failure": {"err_code": 7223, "err_msg": "VNFs[0].vnf_template: missing"}}}),
@@ -40,7 +41,8 @@ def test_defaults_are_not_written_and_an_empty_submessage_is():
                             "supported_params": [{"param_name": "UUID", "value_type": 8}],
                             "supported_commands": [{"command_name": "Uninstall()",
                                                     "command_type": 2}]}]}]}),
-    (MsgType.ADD_RESP, {"created_obj_results": [{"requested_path": "Device.LocalAgent.Subscription.",
+    (MsgType.ADD_RESP, {"created_obj_results": [{
+        "requested_path": "Device.LocalAgent.Subscription.",
         "oper_status": {"oper_success": {"instantiated_path": "Device.LocalAgent.Subscription.1.",
                                          "unique_keys": {"ID": "x"}}}}]}),
     (MsgType.DELETE_RESP, {"deleted_obj_results": [{"requested_path": "Device.L.S.1.",
@@ -88,7 +90,8 @@ REAL = __import__("pathlib").Path(__file__).parent / "data" / "usp"
      ["oper_status"]["oper_success"]["registered_path"] == "Device.SoftwareModules."),
     ("get_supported_dm", MsgType.GET_SUPPORTED_DM,
      lambda p: p["obj_paths"] == ["Device.SoftwareModules."] and p["return_commands"]),
-    ("get_subscriptions", MsgType.GET, lambda p: p == {"param_paths": ["Device.LocalAgent.Subscription."]}),
+    ("get_subscriptions", MsgType.GET,
+     lambda p: p == {"param_paths": ["Device.LocalAgent.Subscription."]}),
     ("add_subscription", MsgType.ADD, lambda p: {s["param"]: s["value"] for s in
      p["create_objs"][0]["param_settings"]}["NotifType"] == "OperationComplete"),
     ("get_instances", MsgType.GET_INSTANCES, lambda p: len(p["obj_paths"]) == 3),

@@ -67,7 +67,8 @@ def test_resolver_partial_paths_wildcards_and_searches(objs):
     assert [p for p, _ in model.resolve(objs, SM + "DeploymentUnit.", known)] == \
         [SM + "DeploymentUnit.1.", SM + "DeploymentUnit.2."]
     assert model.resolve(objs, SM + "ExecutionUnit.*.Status", known) == \
-        [(SM + "ExecutionUnit.1.", {"Status": "Active"}), (SM + "ExecutionUnit.2.", {"Status": "Idle"})]
+        [(SM + "ExecutionUnit.1.", {"Status": "Active"}),
+         (SM + "ExecutionUnit.2.", {"Status": "Idle"})]
     assert model.resolve(objs, SM + 'DeploymentUnit.[DUID=="lab"].Name', known) == \
         [(SM + "DeploymentUnit.2.", {"Name": "LAB"})]
     assert model.resolve(objs, SM + 'ExecutionUnit.[Status!="Active"&&EUID=="lab.br"].EUID',

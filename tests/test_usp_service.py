@@ -89,7 +89,8 @@ def test_registers_then_answers_and_falls_back_on_7029(pair):
     _, t, p = b.ask(MsgType.GET, {"param_paths": ["Device.X_UNLITE_NFV.DeploymentUnit.*.DUID"]})
     assert t == MsgType.GET_RESP
     assert p["req_path_results"][0]["resolved_path_results"] == [
-        {"resolved_path": "Device.X_UNLITE_NFV.DeploymentUnit.1.", "result_params": {"DUID": "home"}}]
+        {"resolved_path": "Device.X_UNLITE_NFV.DeploymentUnit.1.",
+         "result_params": {"DUID": "home"}}]
     _, t, p = b.ask(MsgType.GET_SUPPORTED_DM, {"obj_paths": ["Device.X_UNLITE_NFV."]})
     objs = p["req_obj_results"][0]["supported_objs"]
     assert [o["supported_obj_path"] for o in objs][:2] == ["Device.X_UNLITE_NFV.",
@@ -103,9 +104,11 @@ def test_what_it_does_not_do_is_a_usp_error_and_it_goes_on(pair):
     _, t, p = b.ask(MsgType.SET, {"update_objs": [{"obj_path": "Device.SoftwareModules.",
                                                    "param_settings": []}]})
     assert (t, p["err_code"]) == (MsgType.ERROR, 7001)
-    _, t, p = b.ask(MsgType.ADD, {"create_objs": [{"obj_path": "Device.SoftwareModules.DeploymentUnit."}]})
+    _, t, p = b.ask(MsgType.ADD,
+                    {"create_objs": [{"obj_path": "Device.SoftwareModules.DeploymentUnit."}]})
     assert p["created_obj_results"][0]["oper_status"]["oper_failure"]["err_code"] == 7019
-    _, t, p = b.ask(MsgType.OPERATE, {"command": "Device.SoftwareModules.DeploymentUnit.9.Uninstall()"})
+    _, t, p = b.ask(MsgType.OPERATE,
+                    {"command": "Device.SoftwareModules.DeploymentUnit.9.Uninstall()"})
     assert (t, p["err_code"]) == (MsgType.ERROR, 7026)
     _, t, p = b.ask(MsgType.OPERATE, {"command": "Device.SoftwareModules.InstallDU()"})
     assert p["operation_results"][0]["cmd_failure"]["err_code"] == 7027      # no URL
@@ -113,7 +116,8 @@ def test_what_it_does_not_do_is_a_usp_error_and_it_goes_on(pair):
     _, t, p = b.ask(MsgType.GET, {"param_paths": ["Device.SoftwareModules."]})
     assert (t, p["err_code"]) == (MsgType.ERROR, 7003)
     node.graphs = {}
-    _, t, p = b.ask(MsgType.GET, {"param_paths": ["Device.SoftwareModules.DeploymentUnitNumberOfEntries"]})
+    _, t, p = b.ask(MsgType.GET,
+                    {"param_paths": ["Device.SoftwareModules.DeploymentUnitNumberOfEntries"]})
     assert p["req_path_results"][0]["resolved_path_results"][0]["result_params"] == \
         {"DeploymentUnitNumberOfEntries": "0"}
 

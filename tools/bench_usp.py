@@ -87,10 +87,12 @@ def main():
         ctls = [usp_lab.Controller(g.broker) for g in gws]
         g0, c0 = gws[0], ctls[0]
         graph = json.loads(DEMO.read_text())
-        rows = {"Broker's own parameter (`Device.LocalAgent.EndpointID`)": "Device.LocalAgent.EndpointID",
+        rows = {"Broker's own parameter (`Device.LocalAgent.EndpointID`)":
+                "Device.LocalAgent.EndpointID",
                 "unlite's parameter (`ExecEnv.1.Name`)": SM + "ExecEnv.1.Name",
                 "`Device.SoftwareModules.` (1 graph: 1 DU, 2 EUs)": SM,
-                'search `DeploymentUnit.[DUID=="g1"].Status`': SM + 'DeploymentUnit.[DUID=="g1"].Status'}
+                'search `DeploymentUnit.[DUID=="g1"].Status`':
+                SM + 'DeploymentUnit.[DUID=="g1"].Status'}
         g0.daemon.api("PUT", "/NF-FG/g1", graph)
         res = {k: [] for k in rows}
         for _ in range(a.rounds):
@@ -99,15 +101,17 @@ def main():
         for i in range(2, 11):
             g0.daemon.api("PUT", f"/NF-FG/g{i}", {"forwarding-graph": {
                 **graph["forwarding-graph"], "id": f"g{i}",
-                "end-points": [{"id": e["id"], "type": "internal", "internal": {
-                    "internal-group": f"b{i}{e['id']}"}} for e in graph["forwarding-graph"]["end-points"]]}})
+                "end-points": [{"id": e["id"], "type": "internal",
+                                "internal": {"internal-group": f"b{i}{e['id']}"}}
+                               for e in graph["forwarding-graph"]["end-points"]]}})
         tree10 = []
         for _ in range(a.rounds):
             tree10 += per_call(c0, SM, a.calls)
         print(f"\nUSP Get through obuspa (one Broker, controller on its agent socket), medians of "
               f"{a.rounds * a.calls} calls\n")
         print("| Get | median | p95 |\n|---|---:|---:|")
-        for k, v in list(res.items()) + [("`Device.SoftwareModules.` (10 graphs: 10 DUs, 20 EUs)", tree10)]:
+        tree = "`Device.SoftwareModules.` (10 graphs: 10 DUs, 20 EUs)"
+        for k, v in list(res.items()) + [(tree, tree10)]:
             v = sorted(v)
             print(f"| {k} | {statistics.median(v):.2f} ms | {v[int(len(v) * 0.95)]:.2f} ms |")
         for i in range(1, 11):
@@ -120,7 +124,7 @@ def main():
         assert all("Started successfully" in o for o in outs), outs
         answered = time.perf_counter() - t
         for g, c in zip(gws, ctls):
-            usp_lab.wait_for("EUs Active", lambda: g.eus_active(c), timeout=120)
+            usp_lab.wait_for("EUs Active", lambda g=g, c=c: g.eus_active(c), timeout=120)
         installed = time.perf_counter() - t
         dus = [next(iter(c.get(SM + 'DeploymentUnit.[DUID=="home"].')
                          [SM + 'DeploymentUnit.[DUID=="home"].'])) for c in ctls]
@@ -128,13 +132,15 @@ def main():
         outs = list(pool.map(lambda g, du: g.broker.c("operate", f"{du}Uninstall()"), gws, dus))
         assert all("Started successfully" in o for o in outs), outs
         for g, c in zip(gws, ctls):
-            usp_lab.wait_for("no DU", lambda: g.dus(c) == "0", timeout=120)
+            usp_lab.wait_for("no DU", lambda g=g, c=c: g.dus(c) == "0", timeout=120)
         removed = time.perf_counter() - t
         print("\nfleet of 3 gateways (each: unlite + its obuspa Broker), the demo graph "
               "(firewall → NAT) on all three at once\n")
         print("| step | fleet wall time |\n|---|---:|")
-        print(f"| InstallDU answered by all three Brokers (CLI, async) | {answered * 1000:.0f} ms |")
-        print(f"| InstallDU until every EU Active (read through each Broker) | {installed * 1000:.0f} ms |")
+        print("| InstallDU answered by all three Brokers (CLI, async) | "
+              f"{answered * 1000:.0f} ms |")
+        print("| InstallDU until every EU Active (read through each Broker) | "
+              f"{installed * 1000:.0f} ms |")
         print(f"| Uninstall until no DU left | {removed * 1000:.0f} ms |")
     finally:
         for c in ctls:

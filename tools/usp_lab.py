@@ -63,7 +63,8 @@ class Broker:
             "Device.LocalAgent.Controller.1.Alias": "cli",
             "Device.LocalAgent.Controller.1.Enable": "true",
             "Device.LocalAgent.Controller.1.EndpointID": "self::cli",
-            "Device.LocalAgent.Controller.1.AssignedRole": "Device.LocalAgent.ControllerTrust.Role.1",
+            "Device.LocalAgent.Controller.1.AssignedRole":
+                "Device.LocalAgent.ControllerTrust.Role.1",
             f"{sub}.1.Enable": "true", f"{sub}.1.ID": "unlite-test-opcomplete",
             f"{sub}.1.Recipient": "Device.LocalAgent.Controller.1",
             f"{sub}.1.NotifType": "OperationComplete", f"{sub}.1.ReferenceList": refs,

@@ -25,7 +25,8 @@ def _f(*fields):
     return {n: (name, kind, sub, rep) for n, name, kind, sub, rep in fields}
 
 
-S, B, BOOL, E, F32, U64, M, MAP = "string", "bytes", "bool", "enum", "fixed32", "uint64", "msg", "map"
+S, B, BOOL, E = "string", "bytes", "bool", "enum"
+F32, U64, M, MAP = "fixed32", "uint64", "msg", "map"
 R = True   # repeated
 _ = False
 
@@ -111,7 +112,8 @@ SCHEMA = {
     "DeleteSuccess": _f((1, "affected_paths", S, None, R),
                         (2, "unaffected_path_errs", M, "UnaffectedErr", R)),
     "RegisterSuccess": _f((1, "registered_path", S, None, _)),
-    "ParamErr": _f((1, "param", S, None, _), (2, "err_code", F32, None, _), (3, "err_msg", S, None, _)),
+    "ParamErr": _f((1, "param", S, None, _), (2, "err_code", F32, None, _),
+                   (3, "err_msg", S, None, _)),
     "UnaffectedErr": _f((1, "unaffected_path", S, None, _), (2, "err_code", F32, None, _),
                         (3, "err_msg", S, None, _)),
     "Delete": _f((1, "allow_partial", BOOL, None, _), (2, "obj_paths", S, None, R)),
@@ -131,7 +133,8 @@ SCHEMA = {
                  (3, "event", M, "Event", _), (4, "value_change", M, "ValueChange", _),
                  (5, "obj_creation", M, "ObjCreation", _), (6, "obj_deletion", M, "ObjDeletion", _),
                  (7, "oper_complete", M, "OperationComplete", _)),
-    "Event": _f((1, "obj_path", S, None, _), (2, "event_name", S, None, _), (3, "params", MAP, None, _)),
+    "Event": _f((1, "obj_path", S, None, _), (2, "event_name", S, None, _),
+                (3, "params", MAP, None, _)),
     "ValueChange": _f((1, "param_path", S, None, _), (2, "param_value", S, None, _)),
     "ObjCreation": _f((1, "obj_path", S, None, _), (2, "unique_keys", MAP, None, _)),
     "ObjDeletion": _f((1, "obj_path", S, None, _)),

@@ -51,7 +51,7 @@ SCHEMA = [  # (relative object path, multi-instance, [(param, type)], [(command,
 ]
 
 EU_STATUS = {"Idle": "Idle", "Starting": "Starting", "Active": "Active", "Stopping": "Stopping",
-             "Paused": "Idle", "Failed": "Idle"}          # TR-181's four; the rest in X_UNLITE_State
+             "Paused": "Idle", "Failed": "Idle"}   # TR-181's four; the rest in X_UNLITE_State
 DU_STATUS = {"deploying": "Installing", "updating": "Updating", "deleting": "Uninstalling"}
 
 
@@ -151,7 +151,8 @@ def snapshot(node, root, inst, version=""):
             en = inst.number("eu", f"{gid}.{i.nf}")
             p = f"{root}ExecutionUnit.{en}."
             eu_paths.append(p)
-            eus[p] = {"EUID": f"{gid}.{i.nf}", "Name": i.name or i.nf, "ExecEnvLabel": i.netns or "",
+            eus[p] = {"EUID": f"{gid}.{i.nf}", "Name": i.name or i.nf,
+                      "ExecEnvLabel": i.netns or "",
                       "Status": EU_STATUS.get(i.state, "Idle"),
                       "ExecutionFaultCode": i.fault or "NoFault",
                       "ExecutionFaultMessage": (i.fault_detail or "")[:256],

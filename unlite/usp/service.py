@@ -7,9 +7,10 @@ Get, GetSupportedDM, GetInstances; Add/Get/Delete of its own ``Device.LocalAgent
 table (the Broker keeps its controllers' subscriptions there); Operate ``InstallDU(URL)`` and
 ``DeploymentUnit.{i}.Update(URL)`` (by difference), ``DeploymentUnit.{i}.Uninstall()``,
 ``ExecutionUnit.{i}.SetRequestedState(Idle|Active)`` and ``.Restart()`` (an NF's stop and
-start), answered at once and run in a thread of their own, then a Notify OperationComplete (and for a DU a
-``DUStateChange!`` event) to the subscriptions that asked (a bad graph: cmd_failure 7022 and
-Fault.FaultString with unlite's JSON path). A lost Broker is retried every ``RETRY`` seconds.
+start), answered at once and run in a thread of their own, then a Notify OperationComplete
+(and for a DU a ``DUStateChange!`` event) to the subscriptions that asked (a bad graph:
+cmd_failure 7022 and Fault.FaultString with unlite's JSON path). A lost Broker is retried
+every ``RETRY`` seconds.
 """
 import json
 import logging
@@ -194,7 +195,8 @@ class UspService:
             try:
                 found = model.resolve(objs, path, self.known(), p.get("max_depth", 0))
                 results.append({"requested_path": path, "resolved_path_results": [
-                    {"resolved_path": o, "result_params": v} for o, v in found if v or path.endswith(".")]})
+                    {"resolved_path": o, "result_params": v} for o, v in found
+                    if v or path.endswith(".")]})
             except model.PathError as e:
                 results.append({"requested_path": path, "err_code": e.code, "err_msg": e.message})
         return MsgType.GET_RESP, {"req_path_results": results}
@@ -267,7 +269,8 @@ class UspService:
             job = lambda: self._install(url)                                    # noqa: E731
             if not url:
                 fail = (INVALID_ARGS, "InstallDU: URL is required")
-        elif cmd.startswith(root + "DeploymentUnit.") and cmd.endswith((".Uninstall()", ".Update()")):
+        elif cmd.startswith(root + "DeploymentUnit.") and \
+                cmd.endswith((".Uninstall()", ".Update()")):
             num, _, verb = cmd[len(root + "DeploymentUnit."):].partition(".")
             gid = self.inst.key_of("du", int(num)) if num.isdigit() else None
             if gid is None or gid not in self.node.ids():
@@ -296,9 +299,11 @@ class UspService:
         else:
             return MsgType.ERROR, {"err_code": INVALID_PATH, "err_msg": f"no such command: {cmd}"}
         if fail:
-            res = {"executed_command": cmd, "cmd_failure": {"err_code": fail[0], "err_msg": fail[1]}}
+            res = {"executed_command": cmd,
+                   "cmd_failure": {"err_code": fail[0], "err_msg": fail[1]}}
             return MsgType.OPERATE_RESP, {"operation_results": [res]}
-        obj, name = cmd.rsplit(".", 1) if not cmd.endswith(".InstallDU()") else (root[:-1], "InstallDU()")
+        obj, name = cmd.rsplit(".", 1) if not cmd.endswith(".InstallDU()") \
+            else (root[:-1], "InstallDU()")
         threading.Thread(target=self._complete, args=(obj + ".", name, key, job),
                          name="usp-cmd", daemon=True).start()
         return MsgType.OPERATE_RESP, {"operation_results": [
