@@ -12,7 +12,7 @@ service.
 What stands in for what is not here:
 - OpenWrt's packages the apks depend on (python3-light, ip-full, kmod-*, luci-base...): a
   signed repository of empty packages with those names (versions that just meet the apks'
-  constraints: python3-light 3.9, python3-bottle 0.12.25), as tests/test_opkg_real.py does for
+  constraints: python3-light 3.10, python3-bottle 0.12.25), as tests/test_opkg_real.py does for
   opkg. apk refuses a package whose dependencies no repository has ("unable to select
   packages"); the programs they would bring are Debian's (python3, ip, nft), Bottle a link
   where python3-bottle puts it.
@@ -120,7 +120,7 @@ def repos(tmp_path_factory):
                         version2=apk.apk_version(feed.version("2")), bad={},
                         build_s=build_s, names=v1["packages"])
     r.stand_ins = stand_in_repo(r.openwrt, ipks, key)
-    stand_in_repo(r.old_python, ipks, key, {"python3-light": "3.8"})
+    stand_in_repo(r.old_python, ipks, key, {"python3-light": "3.9"})
     print(f"\napk repository built in {build_s:.2f} s ({len(v1['packages'])} apks); "
           f"{len(r.stand_ins)} stand-ins")
 
@@ -212,7 +212,7 @@ def test_repository_holds_one_apk_per_package_and_verifies_with_its_key(repos, t
     # OpenWrt's arch for PKGARCH all, and the dependencies with apk's constraints
     dump = "\n".join(_dump_without_signature(repos.v1 / apk.INDEX))
     assert dump.count("\n    arch: noarch\n") == len(NAMES), dump
-    for dep in ("python3-light>=3.9", "python3-bottle>=0.12.25", "ip-full",
+    for dep in ("python3-light>=3.10", "python3-bottle>=0.12.25", "ip-full",
                 f"unlite>={repos.version1.rsplit('-r', 1)[0]}"):
         assert f"\n      - {dep}\n" in dump, dep
     # the published public key is the signing key's
@@ -333,7 +333,7 @@ def test_dependency_constraints_are_enforced_by_apk(repos, tmp_path):
     root = ApkRoot(tmp_path / "root", [repos.v1, repos.old_python], repos.pub)
     p = root.apk("add", "--initdb", "--no-scripts", "unlite")
     assert p.returncode != 0, output(p)
-    assert "python3-light>=3.9" in p.stderr and "unable to select packages" in p.stderr, \
+    assert "python3-light>=3.10" in p.stderr and "unable to select packages" in p.stderr, \
         output(p)
     assert "unlite" not in root.installed() and not (root.path / "usr/bin/unlite").exists()
 

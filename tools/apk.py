@@ -59,7 +59,7 @@ MAINTAINER = "unlite developers"        # the SDK Makefiles' PKG_MAINTAINER
 
 # Version constraints apk checks and opkg's feed does not carry: pyproject.toml's
 # requires-python and Bottle version (tests/test_apk_real.py keeps them in step).
-APK_CONSTRAINTS = {"python3-light": ">=3.9", "python3-bottle": ">=0.12.25"}
+APK_CONSTRAINTS = {"python3-light": ">=3.10", "python3-bottle": ">=0.12.25"}
 OWN = ("unlite",)                       # depended on as unlite>=X.Y.Z (this build's version)
 
 # OpenWrt's generated script lines (package-pack.mk, CONFIG_USE_APK): @NAME@ is the package
