@@ -26,7 +26,8 @@ _FALSE = {"0", "no", "off", "false", "disabled"}
 SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_dir",
                  "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
                  "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer",
-                 "ubus": "ubus", "ubus_socket": "ubus_socket", "on_exit": "on_exit"}
+                 "ubus": "ubus", "ubus_socket": "ubus_socket", "on_exit": "on_exit",
+                 "nf_memory": "nf_memory", "nf_pids": "nf_pids"}
 
 
 class UciError(ValueError):

@@ -1,0 +1,130 @@
+"""Hostile NNFs are contained (issue 15, item 5): everything an NF starts is in its own
+cgroups, wherever it goes (DELETE kills it by cgroup and removes the groups), an NF with no
+``limits`` gets the node's default memory and pids caps, and its scripts see the host
+read-only but for their own run dir, with a private /tmp."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import netlab
+from conftest import bridge_graph
+from unlite.compute import freezer, limits
+
+root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
+
+BRIDGE = (netlab.ROOT / "nnf" / "bridge" / "start").read_text().split("\n", 1)[1]
+
+
+@pytest.fixture
+def backend():
+    """Containment does not depend on the steering backend: nft only."""
+    return "nft"
+
+
+def _groups(ns):
+    kind, v2 = freezer.hierarchy()
+    roots = {root for _, root in limits._roots().values()} | ({v2} if kind == "v2" else set())
+    return [os.path.join(root, "unlite", ns) for root in roots]
+
+
+def _wait_file(path, tries=100):
+    for _ in range(int(tries * netlab.SLACK)):
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was not written")
+
+
+def _alive(pid):
+    """Is ``pid`` running (not gone, not a zombie its reaper has not waited for yet)?"""
+    for _ in range(20):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state in "ZX":
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@root
+@pytest.mark.parametrize("caps", [None, {"memory": "16M", "pids": 20}], ids=["default", "limits"])
+def test_delete_kills_a_process_that_left_the_nf_namespace(gateway, nnf_repo, make_daemon, caps):
+    """A start script double-forks a process that enters the node's own network namespace
+    (``nsenter``): it is no longer in the NF's namespace, but still in its cgroups, and
+    DELETE kills it and removes every group of the NF, quickly."""
+    escape = BRIDGE + """
+( setsid nsenter --net="$NODE_NET" sh -c 'echo $$ > "$0/escaped.pid"; exec sleep 600' \
+    "$UNLITE_RUN_DIR" </dev/null >/dev/null 2>&1 & )
+exit 0
+"""
+    repo = nnf_repo("escape", {"start": escape}, **({"limits": caps} if caps else {}))
+    d = make_daemon(nnf_dir=repo)
+    d.api("PUT", "/NF-FG/g", bridge_graph("g", nf="escape",
+                                         env={"NODE_NET": f"/proc/{d.proc.pid}/ns/net"}))
+    ns = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]["netns"]
+    pid = int(_wait_file(d.workdir / "run" / "nf" / ns / "escaped.pid"))
+    assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/proc/{d.proc.pid}/ns/net").st_ino
+    assert pid not in [int(p) for p in netlab.sh("ip", "netns", "pids", ns).stdout.split()]
+    groups = _groups(ns)
+    assert any(os.path.isdir(g) for g in groups), "the NF has cgroups, limits or not"
+    t0 = time.monotonic()
+    d.api("DELETE", "/NF-FG/g")
+    took = time.monotonic() - t0
+    print(f"DELETE of an NF with an escaped process ({'limits' if caps else 'default caps'}):"
+          f" {took * 1e3:.0f} ms")
+    assert not _alive(pid), "the escaped process is killed"
+    assert not any(os.path.isdir(g) for g in groups), "no cgroup of the NF remains"
+    assert took < 1.5 * netlab.SLACK, f"DELETE took {took:.1f} s"
+
+
+@root
+@pytest.mark.kernel
+def test_an_nf_without_limits_is_capped_by_the_node_default(gateway, nnf_repo, make_daemon):
+    """No ``limits`` in the template: the node's default memory cap (64M) still holds, so
+    allocating 200 MB is OOM-killed inside the NF's group while the daemon and another
+    graph's NF go on; ``--nf-memory 0`` would lift it."""
+    gw = gateway
+    for i in (0, 2):
+        gw.addr(i, "10.20.0.1/24")
+        gw.addr(i + 1, "10.20.0.2/24")
+    hog = BRIDGE + """
+rc=0; dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null || rc=$?     # (set -e above)
+echo $rc > "$UNLITE_RUN_DIR/dd.rc"
+exit 0
+"""
+    repo = nnf_repo("hog", {"start": hog})
+    d = make_daemon(nnf_dir=repo)
+    d.api("PUT", "/NF-FG/ok", bridge_graph("ok", ("eth2", "eth3")))
+    d.api("PUT", "/NF-FG/g", bridge_graph("g", nf="hog"))
+    ns = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]["netns"]
+    assert _wait_file(d.workdir / "run" / "nf" / ns / "dd.rc") == "137", \
+        "the 200 MB hog was OOM-killed in its group"
+    assert gw.ping(0, "10.20.0.2"), "the hog's NF still bridges"
+    assert gw.ping(2, "10.20.0.2"), "the other graph's NF is untouched"
+    assert d.api("GET", "/healthz")[1]["status"] == "ok"
+    d.api("DELETE", "/NF-FG/g")
+    assert not any(os.path.isdir(g) for g in _groups(ns))
+
+
+def test_default_caps_from_the_command_line_or_uci():
+    """``--nf-memory``/``--nf-pids`` (UCI ``nf_memory``/``nf_pids``): the caps of an NF whose
+    template sets none; 0 lifts one; a bad value is a clear error naming the setting. A
+    template's own limits win over the default."""
+    from unlite.cli import default_limits
+    assert default_limits("64M", "128") == {"memory": 64 << 20, "pids": 128}
+    assert default_limits("0", "0") == {}
+    for memory, pids, flag in (("1K", "1", "--nf-memory"), ("lots", "1", "--nf-memory"),
+                               ("64M", "-1", "--nf-pids"), ("64M", "many", "--nf-pids")):
+        with pytest.raises(ValueError, match=flag):
+            default_limits(memory, pids)
+    have = limits._roots()
+    eff = limits.effective({"memory": 32 << 20}, {"memory": 64 << 20, "pids": 128})
+    assert eff.get("memory") == 32 << 20, "the template's own limit wins"
+    assert ("pids" in eff) == ("pids" in have), "a default only where the node can enforce it"
+    assert limits.effective({}, {}) == {}
