@@ -128,3 +128,55 @@ def test_default_caps_from_the_command_line_or_uci():
     assert eff.get("memory") == 32 << 20, "the template's own limit wins"
     assert ("pids" in eff) == ("pids" in have), "a default only where the node can enforce it"
     assert limits.effective({}, {}) == {}
+
+
+@root
+def test_an_nf_cannot_write_outside_its_run_dir(gateway, nnf_repo, make_daemon, tmp_path):
+    """The start script writes to /etc, over a host file in /tmp, into its package folder
+    and beside the daemon's state: each write fails (read-only) or lands in its private /tmp;
+    the host's files are unchanged. Its run dir is writable, /proc/sys/net too, and the NF
+    still bridges."""
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    token = os.urandom(4).hex()
+    etc, host_tmp = f"/etc/unlite-hostile-{token}", f"/tmp/unlite-hostile-{token}"
+    with open(host_tmp, "w") as f:
+        f.write("host\n")
+    hostile = BRIDGE + f"""
+out=$UNLITE_RUN_DIR/out
+try() {{ if sh -c "$2" 2>/dev/null; then echo "$1 written" >> $out; else echo "$1 refused" >> $out; fi; }}
+try etc 'echo evil > {etc}'
+try tmp 'echo evil > {host_tmp}'
+try pkg 'echo evil > "$UNLITE_PKG_DIR/evil"'
+try state 'echo evil > {tmp_path}/evil'
+try sysctl 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+grep -q evil {host_tmp} && echo "tmp private" >> $out
+echo done >> $out
+exit 0
+"""
+    repo = nnf_repo("hostile", {"start": hostile})
+    d = make_daemon(nnf_dir=repo)
+    try:
+        d.api("PUT", "/NF-FG/g", bridge_graph("g", nf="hostile"))
+        ns = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]["netns"]
+        st = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]
+        out = (d.workdir / "run" / "nf" / ns / "out").read_text().split("\n")
+        assert st["state"] == "Active", st
+        state = "state refused" if not str(tmp_path).startswith("/tmp/") else \
+            "state written"                   # under /tmp: into the NF's own /tmp
+        assert out[:-1] == ["etc refused", "tmp written", "pkg refused", state,
+                            "sysctl written", "tmp private", "done"], out
+        assert not os.path.exists(etc), "/etc is unchanged"
+        assert open(host_tmp).read() == "host\n", "the host's /tmp file is unchanged"
+        assert not (tmp_path / "evil").exists()
+        pkgs = list((d.workdir / "run" / "pkg").glob("*/evil"))
+        assert not pkgs, "the package folder is unchanged"
+        assert gw.ping(0, "10.20.0.2"), "the NF still bridges"
+        d.api("DELETE", "/NF-FG/g")
+    finally:
+        for f in (etc, host_tmp):
+            try:
+                os.unlink(f)
+            except FileNotFoundError:
+                pass

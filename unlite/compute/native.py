@@ -35,7 +35,7 @@ from .. import sh
 from ..watch import wait_links_gone
 from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
-from . import freezer, limits, liveness
+from . import freezer, jail, limits, liveness
 from .package import PackageError, Repository, interpreter, missing_dependencies
 
 log = logging.getLogger("unlite.native")
@@ -616,8 +616,10 @@ class NativeDriver:
             env["UNLITE_GRAPHS"] = str(rd / "graphs")
         env.update(extra or {})
         # the UN's command line: $1 graph (its LSI id) $2 NF $3 port count $4... port names
-        argv = ["ip", "netns", "exec", inst.netns, *_runner(script), str(script), inst.graph,
-                inst.nf, str(len(inst.ports))] + [p.ifname for p in inst.ports]
+        # in a mount namespace of its own: private /tmp, the host read-only (``jail``)
+        env.update(jail.ENV)
+        argv = jail.argv(inst.netns, [*_runner(script), str(script), inst.graph, inst.nf,
+                                      str(len(inst.ports))] + [p.ifname for p in inst.ports])
         code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
                                    rd / "log", inst.timeout if timeout is None else timeout)
         if code not in inst.ok_exit or code < 0:
