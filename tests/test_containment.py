@@ -5,6 +5,7 @@ read-only but for their own run dir, with a private /tmp."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -38,9 +39,9 @@ def _wait_file(path, tries=100):
     raise AssertionError(f"{path} was not written")
 
 
-def _alive(pid):
+def _alive(pid, wait=True):
     """Is ``pid`` running (not gone, not a zombie its reaper has not waited for yet)?"""
-    for _ in range(20):
+    for _ in range(20 if wait else 1):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
@@ -53,18 +54,21 @@ def _alive(pid):
 
 
 @root
-@pytest.mark.parametrize("caps", [None, {"memory": "16M", "pids": 20}], ids=["default", "limits"])
-def test_delete_kills_a_process_that_left_the_nf_namespace(gateway, nnf_repo, make_daemon, caps):
+@pytest.mark.parametrize("caps, adopted", [(None, False), ({"memory": "16M", "pids": 20}, False),
+                                           (None, True)], ids=["default", "limits", "adopted"])
+def test_delete_kills_a_process_that_left_the_nf_namespace(gateway, nnf_repo, make_daemon, caps,
+                                                           adopted):
     """A start script double-forks a process that enters the node's own network namespace
     (``nsenter``): it is no longer in the NF's namespace, but still in its cgroups, and
-    DELETE kills it and removes every group of the NF, quickly."""
+    DELETE kills it and removes every group of the NF, quickly — also when a restarted
+    daemon adopted the NF (it keeps its groups, untouched)."""
     escape = BRIDGE + """
 ( setsid nsenter --net="$NODE_NET" sh -c 'echo $$ > "$0/escaped.pid"; exec sleep 600' \
     "$UNLITE_RUN_DIR" </dev/null >/dev/null 2>&1 & )
 exit 0
 """
     repo = nnf_repo("escape", {"start": escape}, **({"limits": caps} if caps else {}))
-    d = make_daemon(nnf_dir=repo)
+    d = make_daemon(nnf_dir=repo, extra=("--on-exit", "keep"))
     d.api("PUT", "/NF-FG/g", bridge_graph("g", nf="escape",
                                          env={"NODE_NET": f"/proc/{d.proc.pid}/ns/net"}))
     ns = d.api("GET", "/NF-FG/status/g")[1]["VNFs"][0]["netns"]
@@ -73,11 +77,23 @@ exit 0
     assert pid not in [int(p) for p in netlab.sh("ip", "netns", "pids", ns).stdout.split()]
     groups = _groups(ns)
     assert any(os.path.isdir(g) for g in groups), "the NF has cgroups, limits or not"
-    t0 = time.monotonic()
-    d.api("DELETE", "/NF-FG/g")
-    took = time.monotonic() - t0
-    print(f"DELETE of an NF with an escaped process ({'limits' if caps else 'default caps'}):"
-          f" {took * 1e3:.0f} ms")
+    if adopted:
+        os.kill(d.proc.pid, signal.SIGTERM)           # --on-exit keep: the NF runs on
+        assert d.proc.wait(timeout=30) == 0, d.log()
+        d.killed = True
+        d = d.restarted()
+        assert "graph g: adopted" in d.log(), d.log()
+        assert _alive(pid, wait=False) and all(os.path.isdir(g) for g in groups
+                                               if os.path.isdir(os.path.dirname(g)))
+    try:
+        t0 = time.monotonic()
+        d.api("DELETE", "/NF-FG/g")
+        took = time.monotonic() - t0
+    finally:
+        if adopted:
+            d.stop()
+    print(f"DELETE of an NF with an escaped process ({'limits' if caps else 'default caps'}"
+          f"{', adopted' if adopted else ''}): {took * 1e3:.0f} ms")
     assert not _alive(pid), "the escaped process is killed"
     assert not any(os.path.isdir(g) for g in groups), "no cgroup of the NF remains"
     assert took < 1.5 * netlab.SLACK, f"DELETE took {took:.1f} s"

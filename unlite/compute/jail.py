@@ -40,12 +40,19 @@ mkdir -p "$st/run" "$st/lock" "$st/log" "$t1" "$t2" || fail "cannot make the pri
 mount --bind "$rd" "$t1" && mount --bind "$pkg" "$t2" || fail "cannot bind $rd and $pkg"
 mount --move "$st" /tmp || fail "cannot mount the private /tmp"
 # read-only: every mount but /proc, /sys, the private /tmp and the run dir
+done="
+"
 while read -r dev mnt fs opts rest; do
 	case $mnt in *\\*) mnt=$(printf '%b' "$mnt") ;; esac	# \040: a space
 	case $mnt in /proc | /proc/* | /sys | /sys/* | /tmp | "$rd") continue ;; esac
 	case $mnt in /tmp/*) [ "$mnt" = "$pkg" ] || continue ;; esac
 	case $fs in nsfs | proc | sysfs) continue ;; esac
 	case ,$opts, in *,ro,*) continue ;; esac
+	case $done in *"
+$mnt
+"*) continue ;; esac			# over-mounted twice: once is enough
+	done="$done$mnt
+"
 	o=remount,bind,ro
 	for f in nosuid nodev noexec noatime nodiratime relatime; do
 		case ,$opts, in *,$f,*) o=$o,$f ;; esac
