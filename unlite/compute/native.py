@@ -304,7 +304,10 @@ class NativeDriver:
             freezer.freeze(inst.netns, sorted(set(sh.netns_pids([inst.netns]))
                                               | limits.pids(inst.cgroups)))
         except OSError as e:
-            freezer.release(inst.netns)
+            try:                    # the group stays (on cgroup v2 it is the NF's own):
+                freezer.thaw(inst.netns)        # delete removes it
+            except OSError:
+                pass
             raise ComputeError(f"NF '{inst.nf}': cannot freeze its processes: {e}",
                                "FailureWhileActive") from e
         sh.ip_batch([f"link set {p.host} down" for p in inst.ports])
