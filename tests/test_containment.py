@@ -196,3 +196,21 @@ exit 0
                 os.unlink(f)
             except FileNotFoundError:
                 pass
+
+
+def test_only_groups_unlite_makes_are_killed_or_removed():
+    """A record's cgroup paths are checked before anything is killed or removed: only
+    ``<cgroup mount>/unlite/ul…/cgroup.procs``, never a root group, another folder or a
+    path that climbs out (a tampered record kills nothing)."""
+    mounts = [mnt for mnt, fs, _ in freezer._mounts() if fs in ("cgroup", "cgroup2")]
+    if not mounts:
+        pytest.skip("no cgroup file system mounted")
+    root = mounts[0]
+    ok = f"{root}/unlite/ul1234-g-nf1-abcdef/cgroup.procs"
+    assert limits._unlite_group(ok)
+    for bad in (f"{root}/cgroup.procs", f"{root}/unlite/cgroup.procs",
+                f"{root}/system.slice/ul1234/cgroup.procs", f"{root}/unlite/sshd/cgroup.procs",
+                f"{root}/unlite/ul1234/../../cgroup.procs", "/tmp/unlite/ul1234/cgroup.procs",
+                f"{root}/unlite/ul1234/tasks", f"{root}/x/unlite/ul1234/cgroup.procs"):
+        assert not limits._unlite_group(bad), bad
+    assert limits.kill([f"{root}/cgroup.procs"], wait=0) is True, "nothing killed"
