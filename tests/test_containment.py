@@ -214,3 +214,18 @@ def test_only_groups_unlite_makes_are_killed_or_removed():
                 f"{root}/unlite/ul1234/tasks", f"{root}/x/unlite/ul1234/cgroup.procs"):
         assert not limits._unlite_group(bad), bad
     assert limits.kill([f"{root}/cgroup.procs"], wait=0) is True, "nothing killed"
+
+
+def test_files_etc_links_into_tmp_stay_visible(tmp_path):
+    """OpenWrt's /etc/resolv.conf links to /tmp/resolv.conf.d/…: the file it points to is
+    kept (read-only) in the NF's private /tmp; a link elsewhere or to nothing is not."""
+    from unlite.compute import jail
+    real = tmp_path / "resolv.conf.auto"
+    real.write_text("nameserver 192.0.2.53\n")
+    link = tmp_path / "resolv.conf"
+    link.symlink_to(real)
+    want = [str(real.resolve())] if str(real.resolve()).startswith("/tmp/") else []
+    assert jail.kept([str(link)]) == want
+    assert jail.kept([str(tmp_path / "none")]) == []
+    assert jail.kept(["/etc/hostname"]) == []
+    assert set(jail.env()) == {"UNLITE_TMP_SIZE", "UNLITE_TMP_KEEP"}

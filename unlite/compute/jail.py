@@ -7,6 +7,8 @@ execs the script:
 
 - ``/tmp`` is an empty tmpfs of the NF's (``TMP_SIZE``), with ``/tmp/run``, ``/tmp/lock`` and
   ``/tmp/log`` made, so on OpenWrt (``/var`` → ``/tmp``) ``/var`` is private too;
+- host files under /tmp that /etc links to (``KEEP``: OpenWrt's /etc/resolv.conf) are bound
+  into it read-only, so the links still resolve;
 - the NF's run dir (``UNLITE_RUN_DIR``) stays where it is, writable; the package folder
   (``UNLITE_PKG_DIR``) too, read-only (where they live under /tmp, they are bound into the
   new one at the same paths);
@@ -20,6 +22,8 @@ script; a root script that remounts is not stopped (it keeps CAP_SYS_ADMIN: the 
 makes mount namespaces of its own).
 """
 from __future__ import annotations
+
+import os
 
 TMP_SIZE = "16m"        # the private /tmp: RAM on a router, and in the NF's memory cgroup
 
@@ -38,6 +42,12 @@ case $rd in /tmp/*) t1=$st${rd#/tmp} ;; esac
 case $pkg in /tmp/*) t2=$st${pkg#/tmp} ;; esac
 mkdir -p "$st/run" "$st/lock" "$st/log" "$t1" "$t2" || fail "cannot make the private /tmp"
 mount --bind "$rd" "$t1" && mount --bind "$pkg" "$t2" || fail "cannot bind $rd and $pkg"
+for f in $UNLITE_TMP_KEEP; do	# host files under /tmp that /etc links to: read-only
+	[ -f "$f" ] || continue
+	d=${f%/*}
+	mkdir -p "$st${d#/tmp}" && : > "$st${f#/tmp}" && mount --bind "$f" "$st${f#/tmp}" &&
+		mount -o remount,bind,ro "$st${f#/tmp}" || fail "cannot keep $f"
+done
 mount --move "$st" /tmp || fail "cannot mount the private /tmp"
 # read-only: every mount but /proc, /sys, the private /tmp and the run dir
 done="
@@ -59,15 +69,32 @@ $mnt
 	done
 	mount -o "$o" "$mnt" 2>/dev/null || fail "cannot make $mnt read-only"
 done </proc/self/mounts
-unset UNLITE_TMP_SIZE
+unset UNLITE_TMP_SIZE UNLITE_TMP_KEEP
 exec "$@"
 """
 
 
+KEEP = ("/etc/resolv.conf",)  # OpenWrt's links to /tmp/resolv.conf.d/: NFs may resolve names
+
+
+def kept(links=KEEP):
+    """The host files under /tmp that ``links`` point to (space-free paths): bound
+    read-only into the private /tmp at the same place, so the links still work."""
+    out = []
+    for link in links:
+        real = os.path.realpath(link)
+        if real.startswith("/tmp/") and os.path.isfile(real) and " " not in real:
+            out.append(real)
+    return out
+
+
+def env():
+    """What ``JAIL`` reads from the script's environment."""
+    return {"UNLITE_TMP_SIZE": TMP_SIZE, "UNLITE_TMP_KEEP": " ".join(kept())}
+
+
 def argv(netns, prog):
     """The command line of ``prog`` (a script and its arguments) in NF namespace ``netns``
-    and its own mount namespace (``JAIL``); ``env`` gets ``UNLITE_TMP_SIZE``."""
+    and its own mount namespace (``JAIL``; its environment needs ``env()``)."""
     return ["ip", "netns", "exec", netns, "/bin/sh", "-c", JAIL, "unlite-jail", *prog]
 
-
-ENV = {"UNLITE_TMP_SIZE": TMP_SIZE}

@@ -620,7 +620,7 @@ class NativeDriver:
         env.update(extra or {})
         # the UN's command line: $1 graph (its LSI id) $2 NF $3 port count $4... port names
         # in a mount namespace of its own: private /tmp, the host read-only (``jail``)
-        env.update(jail.ENV)
+        env.update(jail.env())
         argv = jail.argv(inst.netns, [*_runner(script), str(script), inst.graph, inst.nf,
                                       str(len(inst.ports))] + [p.ifname for p in inst.ports])
         code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
