@@ -38,6 +38,21 @@ def lean_imports():
         sys.modules.setdefault(name, None)      # "import ssl" now raises ImportError
 
 
+def default_limits(memory, pids):
+    """``--nf-memory`` and ``--nf-pids`` → the caps of an NF whose template sets none."""
+    from .compute.limits import LimitError, parse
+    out, memory, pids = {}, str(memory).strip(), str(pids).strip()
+    for flag, key, value in (("--nf-memory (UCI nf_memory)", "memory", memory),
+                             ("--nf-pids (UCI nf_pids)", "pids", pids)):
+        if value in ("", "0"):
+            continue
+        try:
+            out.update(parse({key: int(value) if key == "pids" and value.isdigit() else value}))
+        except LimitError as e:
+            raise ValueError(f"{flag}: {str(e).split(': ', 1)[1]}") from None
+    return out
+
+
 def cmd_serve(a):
     tune_malloc()                          # done already when run as python -m unlite
     lean_imports()
@@ -67,6 +82,12 @@ def cmd_serve(a):
     except SteeringError as e:
         print(f"unlite: {e.message}", file=sys.stderr)
         return 1
+    try:
+        node.compute.default_limits = default_limits(a.nf_memory, a.nf_pids)
+    except ValueError as e:
+        print(f"unlite: {e}", file=sys.stderr)
+        node.shutdown()
+        return 2
     try:
         node.restore()
     except (SteeringError, CommandError) as e:
@@ -332,6 +353,12 @@ def parser():
                    help="at SIGTERM: 'stop' every NF and remove what unlite made, or 'keep' "
                         "it running for the next start to adopt (restarts and upgrades cut "
                         "no traffic; SIGUSR1 before SIGTERM stops them this once) "
+                        "(default %(default)s)")
+    s.add_argument("--nf-memory", default="64M", metavar="SIZE",
+                   help="memory cap of an NF whose template sets none (its cgroup; the OOM "
+                        "killer acts inside it); 0: none (default %(default)s)")
+    s.add_argument("--nf-pids", default="128", metavar="N",
+                   help="process cap of an NF whose template sets none; 0: none "
                         "(default %(default)s)")
     s.add_argument("--syslog", action="store_true",
                    help="log to the system log (/dev/log) with each record's level")

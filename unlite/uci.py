@@ -27,7 +27,7 @@ SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_d
                  "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
                  "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer",
                  "ubus": "ubus", "ubus_socket": "ubus_socket", "on_exit": "on_exit",
-                 "usp": "usp"}
+                 "usp": "usp", "nf_memory": "nf_memory", "nf_pids": "nf_pids"}
 
 
 class UciError(ValueError):

@@ -101,6 +101,12 @@ def release(name):
         thaw(name)
     except OSError:
         pass
+    try:                               # on cgroup v2 the NF's own group (``limits``): it
+        with open(os.path.join(path, "cgroup.procs" if kind == "v2" else "tasks")) as f:
+            if f.read().strip():       # goes with the NF, its processes killed first
+                return
+    except OSError:
+        return
     deadline = time.monotonic() + SETTLE
     while True:
         try:

@@ -1,21 +1,37 @@
-"""Resource limits of an NF: memory, processes, CPU — when its template asks for them.
+"""The cgroups of an NF: every NF has its own, limited, and DELETE kills what is in them.
 
 ``"limits": {"memory": "32M", "pids": 64, "cpu": 0.5}`` in ``template.json``: at most 32 MiB
 of memory (the kernel's OOM killer acts inside the group, not on the node), 64 processes,
-half a CPU. Each NF gets ``unlite/<netns>`` in every hierarchy that carries a controller it
-needs: cgroup v2 where the controller is enabled there (OpenWrt), the v1 controller's own
-hierarchy otherwise (this Debian host). Lifecycle scripts join the groups before they exec
-(``join_argv``), so everything an NF starts is inside them from its first instruction.
+half a CPU. A template that says nothing of memory or pids gets the node's default caps
+(``DEFAULT``; ``unlite serve --nf-memory/--nf-pids``, UCI ``nf_memory``/``nf_pids``).
+
+Each NF gets ``unlite/<netns>`` in every hierarchy that carries a controller it needs (cgroup
+v2 where the controller is enabled there — OpenWrt —, the v1 controller's own hierarchy
+otherwise — this Debian host), and always in the cgroup v2 hierarchy where one is mounted
+(a hybrid host's ``unified``: no controller, but ``cgroup.kill`` and the freezer).
+
+- ``plan(name, limits)``  the groups' ``cgroup.procs`` files, touching nothing: the node
+                          records them before ``apply`` makes them;
+- ``apply(name, limits)`` make them and write the limits;
+- ``join_argv``           lifecycle scripts join them before they exec, so everything an NF
+                          starts is inside from its first instruction, wherever it goes
+                          later (another netns by ``setns``, a double fork to init);
+- ``kill(procs)``         SIGKILL all of it: ``cgroup.kill`` (v2, Linux 5.14) where present,
+                          else each pid of ``cgroup.procs`` until empty, bounded;
+- ``release(procs)``      kill, then remove the groups (never raises).
 """
 from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 
 from .freezer import _mounts
 
 KEYS = ("memory", "pids", "cpu")
+DEFAULT = {"memory": 64 << 20, "pids": 128}    # an NF whose template sets no limits
+KILL_WAIT = 2.0         # s for killed processes to leave their groups
 PERIOD_US = 100_000
 _SIZE = re.compile(r"^(\d+)([KMG]?)$", re.I)
 
@@ -105,18 +121,51 @@ def _delegate(root, c):
                              f" writing '+{c}' to {ctl}: {why}{hint}") from e
 
 
-def apply(name, limits):
-    """Make the groups of NF ``name`` with ``limits``; return the ``cgroup.procs`` files a
-    process must join. Raises LimitError when this node cannot enforce one of them."""
-    if not limits:
-        return []
+def effective(template_limits, default=None):
+    """The limits an NF runs with: its template's, and the node's default memory and pids
+    caps for what the template does not set (``default``: ``DEFAULT``; 0 or None: none)."""
+    roots = _roots()                    # a default cap where the node has the controller
+    out = {k: v for k, v in (DEFAULT if default is None else default).items()
+           if v and k in roots}
+    out.update(template_limits or {})
+    return out
+
+
+def _v2_root():
+    for mnt, fstype, _ in _mounts():
+        if fstype == "cgroup2" and os.path.exists(os.path.join(mnt, "cgroup.procs")):
+            return mnt
+    return None
+
+
+def plan(name, limits):
+    """The ``cgroup.procs`` files of NF ``name``'s groups (nothing is made): one in each
+    hierarchy of a controller in ``limits`` and one in the cgroup v2 hierarchy, if any."""
     roots, procs = _roots(), []
+    for c in limits:
+        if c in roots:
+            procs.append(os.path.join(roots[c][1], "unlite", name, "cgroup.procs"))
+    v2 = _v2_root()
+    if v2:
+        procs.append(os.path.join(v2, "unlite", name, "cgroup.procs"))
+    return sorted(set(procs))
+
+
+def apply(name, limits, procs=None):
+    """Make the groups of NF ``name`` (``procs``: those ``plan`` gave) with ``limits``;
+    return the ``cgroup.procs`` files a process must join. Raises LimitError when this node
+    cannot enforce one of them."""
+    roots = _roots()
+    procs = list(plan(name, limits) if procs is None else procs)
+    for p in procs:
+        os.makedirs(os.path.dirname(p), exist_ok=True)
     for c, value in limits.items():
         if c not in roots:
             raise LimitError(f"this node has no '{c}' cgroup controller to enforce the limit")
         kind, root = roots[c]
         path = os.path.join(root, "unlite", name)
-        os.makedirs(path, exist_ok=True)
+        if os.path.join(path, "cgroup.procs") not in procs:
+            raise LimitError(f"the '{c}' group {path} was not planned")
         if kind == "v2":
             _delegate(root, c)
             files = {"memory": ("memory.max", str(value)), "pids": ("pids.max", str(value)),
@@ -129,9 +178,6 @@ def apply(name, limits):
                 _write(os.path.join(path, "cpu.cfs_period_us"), str(PERIOD_US))
         fname, text = files[c]
         _write(os.path.join(path, fname), text)
-        p = os.path.join(path, "cgroup.procs")
-        if p not in procs:
-            procs.append(p)
     return procs
 
 
@@ -143,15 +189,68 @@ def join_argv(procs, argv):
             'done; exec "$@"', "unlite-limits"] + list(argv)
 
 
-def release(name):
-    """Remove NF ``name``'s groups once its processes are gone (never raises)."""
-    for _, root in set(_roots().values()):
-        path = os.path.join(root, "unlite", name)
-        deadline = time.monotonic() + 2.0
+def pids(procs):
+    """The pids in the groups ``procs`` now."""
+    out = set()
+    for p in procs:
+        try:
+            with open(p) as f:
+                out.update(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _unlite_group(p):
+    """Is ``p`` the ``cgroup.procs`` file of a group unlite makes (``<root>/unlite/<NAME>``
+    under a cgroup mount)? A record's paths are checked before they are acted on."""
+    d = os.path.dirname(p)
+    parent, name = os.path.split(d)
+    return (os.path.basename(p) == "cgroup.procs" and os.path.basename(parent) == "unlite"
+            and name.startswith("ul") and "/" not in name and ".." not in d
+            and any(os.path.dirname(parent) == mnt for mnt, fs, _ in _mounts()
+                    if fs in ("cgroup", "cgroup2")))
+
+
+def kill(procs, wait=KILL_WAIT):
+    """SIGKILL every process in the groups ``procs`` (``cgroup.procs`` files), wherever it
+    went since, and wait (at most ``wait`` s) until they are empty; True when they are.
+    Never raises."""
+    procs = [p for p in procs if _unlite_group(p)]
+    for p in procs:
+        k = os.path.join(os.path.dirname(p), "cgroup.kill")
+        if os.path.exists(k):
+            try:
+                _write(k, "1")
+            except OSError:
+                pass
+    deadline = time.monotonic() + wait
+    while True:
+        left = pids(procs) - {os.getpid()}     # never this daemon, whoever moved it in
+        if not left:
+            return True
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+def release(procs):
+    """Kill what is in NF groups ``procs`` and remove the groups (never raises)."""
+    kill(procs)
+    for p in procs:
+        if not _unlite_group(p):
+            continue
+        path = os.path.dirname(p)
+        deadline = time.monotonic() + KILL_WAIT
         while os.path.isdir(path):
             try:
                 os.rmdir(path)
             except OSError:
                 if time.monotonic() > deadline:
                     break
-                time.sleep(0.01)
+                time.sleep(0.005)

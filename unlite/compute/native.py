@@ -35,7 +35,7 @@ from .. import sh
 from ..watch import wait_links_gone
 from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
-from . import freezer, limits, liveness
+from . import freezer, jail, limits, liveness
 from .package import PackageError, Repository, interpreter, missing_dependencies
 
 log = logging.getLogger("unlite.native")
@@ -72,8 +72,9 @@ class Instance:
     timeout: float
     ports: list[PortRec]
     env: list[list[str]] = field(default_factory=list)
-    limits: dict = field(default_factory=dict)          # template's memory/pids/cpu
+    limits: dict = field(default_factory=dict)    # memory/pids/cpu: template's, else default
     cgroups: list[str] = field(default_factory=list)    # cgroup.procs files its scripts join
+    #                                   (recorded by plan, made by create, killed by delete)
     state: str = "Idle"  # Idle → Starting → Active → Stopping → Idle; Failed
     fault: str | None = None
     fault_detail: str | None = None
@@ -127,6 +128,7 @@ class NativeDriver:
         self.shared_dir = Path(run_dir) / "shared"     # records of single-instance NFs
         self.shared: dict[str, _Shared] = {}           # their netns → instance and views
         self.ctl_slots: set[int] = set()               # unify-control /30s in use
+        self.default_limits = None      # caps of an NF whose template sets none (limits)
 
     # -- planning (no kernel objects) ------------------------------------------------------
     def plan(self, graph_id, vnf, fixed_ports=False):
@@ -168,9 +170,10 @@ class NativeDriver:
         netns = f"ul{self.tag}-{graph_id[:16]}-{vnf.id[:16]}-{digest}"
         ports = [PortRec(p.id, inner, _host_name(netns, p), p.mac, p.ip)
                  for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
+        caps = limits.effective(t.limits, self.default_limits)
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
-                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, control=fwd,
-                        ok_exit=list(t.ok_exit))
+                        t.timeout, ports, [list(kv) for kv in vnf.env], caps, control=fwd,
+                        ok_exit=list(t.ok_exit), cgroups=limits.plan(netns, caps))
 
     def _plan_view(self, graph_id, vnf, t, pkg, impl, ident):
         """A graph's share of a single-instance NF (``"multitenancy": false``): the one
@@ -183,9 +186,10 @@ class NativeDriver:
         for i, (p, inner) in enumerate(zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))):
             name = f"{pre}.{inner}" if len(inner) <= 10 else f"{pre}.p{i}"
             ports.append(PortRec(p.id, name, "ul" + _h(view, p.id), p.mac, p.ip))
+        caps = limits.effective(t.limits, self.default_limits)
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
-                        t.timeout, ports, [list(kv) for kv in vnf.env], t.limits, shared=view,
-                        ok_exit=list(t.ok_exit))
+                        t.timeout, ports, [list(kv) for kv in vnf.env], caps, shared=view,
+                        ok_exit=list(t.ok_exit), cgroups=limits.plan(netns, caps))
 
     # -- Table II ------------------------------------------------------------------------------
     def create(self, inst: Instance):
@@ -200,7 +204,7 @@ class NativeDriver:
                 with open(f"/proc/sys/net/ipv4/conf/{inst.ctl['host']}/{knob}", "w") as f:
                     f.write("1\n")
         try:
-            inst.cgroups = limits.apply(inst.netns, inst.limits)
+            inst.cgroups = limits.apply(inst.netns, inst.limits, inst.cgroups)
         except (limits.LimitError, OSError) as e:
             raise ComputeError(f"NF '{inst.nf}': cannot apply its resource limits: {e}",
                                "Unstartable") from e
@@ -297,9 +301,13 @@ class NativeDriver:
         either (a kernel function such as a bridge has no process to freeze)."""
         self._script(inst, "pause", "FailureWhileActive")
         try:
-            freezer.freeze(inst.netns, sh.netns_pids([inst.netns]))
+            freezer.freeze(inst.netns, sorted(set(sh.netns_pids([inst.netns]))
+                                              | limits.pids(inst.cgroups)))
         except OSError as e:
-            freezer.release(inst.netns)
+            try:                    # the group stays (on cgroup v2 it is the NF's own):
+                freezer.thaw(inst.netns)        # delete removes it
+            except OSError:
+                pass
             raise ComputeError(f"NF '{inst.nf}': cannot freeze its processes: {e}",
                                "FailureWhileActive") from e
         sh.ip_batch([f"link set {p.host} down" for p in inst.ports])
@@ -332,6 +340,7 @@ class NativeDriver:
         except ComputeError:
             pass
         _kill(sh.netns_pids([inst.netns]))
+        limits.kill(inst.cgroups)               # what left its namespace too
         inst.state, inst.procs = "Idle", []
 
     def stop_all(self, insts, deadline=None):
@@ -412,6 +421,8 @@ class NativeDriver:
                 pass
             inst.state = "Idle"
         _kill(sh.netns_pids([i.netns for i in insts]))
+        for inst in insts:                      # and what left them: by cgroup
+            limits.kill(inst.cgroups)
         held = []                   # the namespaces' last references: ours, dropped together
         for i in insts:
             try:
@@ -444,9 +455,8 @@ class NativeDriver:
         for inst in insts:
             if inst.ctl:
                 self.ctl_slots.discard(inst.ctl["slot"])
+            limits.release(inst.cgroups)       # recorded before they were made
             freezer.release(inst.netns)
-            if inst.limits:
-                limits.release(inst.netns)
             shutil.rmtree(self._rundir(inst), ignore_errors=True)
 
     # -- single-instance NFs ("multitenancy": false; paper IV-E) --------------------------------
@@ -462,7 +472,7 @@ class NativeDriver:
         if s is None:
             inst = Instance("*", view.name, view.name, view.impl, view.netns, view.pkg_dir,
                             view.pkg_sha256, view.timeout, [], [], dict(view.limits),
-                            ok_exit=list(view.ok_exit))
+                            ok_exit=list(view.ok_exit), cgroups=list(view.cgroups))
             s = self.shared[view.netns] = _Shared(inst)
         s.views[view.shared] = view
         s.inst.ports = s.inst.ports + list(view.ports)
@@ -622,8 +632,10 @@ class NativeDriver:
             env["UNLITE_GRAPHS"] = str(rd / "graphs")
         env.update(extra or {})
         # the UN's command line: $1 graph (its LSI id) $2 NF $3 port count $4... port names
-        argv = ["ip", "netns", "exec", inst.netns, *_runner(script), str(script), inst.graph,
-                inst.nf, str(len(inst.ports))] + [p.ifname for p in inst.ports]
+        # in a mount namespace of its own: private /tmp, the host read-only (``jail``)
+        env.update(jail.env())
+        argv = jail.argv(inst.netns, [*_runner(script), str(script), inst.graph, inst.nf,
+                                      str(len(inst.ports))] + [p.ifname for p in inst.ports])
         code, tail = sh.run_script(limits.join_argv(inst.cgroups, argv), env, inst.pkg_dir,
                                    rd / "log", inst.timeout if timeout is None else timeout)
         if code not in inst.ok_exit or code < 0:
