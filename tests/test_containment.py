@@ -161,7 +161,9 @@ def test_an_nf_cannot_write_outside_its_run_dir(gateway, nnf_repo, make_daemon, 
         f.write("host\n")
     hostile = BRIDGE + f"""
 out=$UNLITE_RUN_DIR/out
-try() {{ if sh -c "$2" 2>/dev/null; then echo "$1 written" >> $out; else echo "$1 refused" >> $out; fi; }}
+try() {{
+    if sh -c "$2" 2>/dev/null; then echo "$1 written" >> $out; else echo "$1 refused" >> $out; fi
+}}
 try etc 'echo evil > {etc}'
 try tmp 'echo evil > {host_tmp}'
 try pkg 'echo evil > "$UNLITE_PKG_DIR/evil"'
