@@ -215,18 +215,26 @@ def test_reads_answer_while_a_deploy_holds_the_node(gateway, make_daemon, broker
     deploy holds the node lock (an NF whose start script waits for the test), and shows the
     DU as Installing."""
     import threading
-    started, go = tmp_path / "started", tmp_path / "go"
-    repo = nnf_repo("slowstart",
-                    {"start": f"touch {started}; while [ ! -f {go} ]; do sleep 0.05; done"},
-                    timeout=60)
+    # the NF's own run dir is the one folder its scripts may write (its /tmp is private)
+    repo = nnf_repo("slowstart", {"start": 'touch "$UNLITE_RUN_DIR/started"; '
+                                           'while [ ! -f "$UNLITE_RUN_DIR/go" ]; do sleep 0.05; '
+                                           'done'}, timeout=60)
     d = make_daemon(nnf_dir=repo, extra=("--usp", broker.controller))
+    run = d.workdir / "run" / "nf"
+
+    def started():
+        return next(run.glob("*/started"), None) is not None
+
+    def go():
+        for f in run.glob("*/started"):
+            (f.parent / "go").touch()
     sm = "Device.SoftwareModules."
     until("unlite registered", lambda: sm + "ExecEnv.1.Name" in broker.get(sm))
     put = threading.Thread(target=d.api,
                            args=("PUT", "/NF-FG/slow", bridge_graph("slow", nf="slowstart")))
     put.start()
     try:
-        until("the NF's start script runs", started.exists)
+        until("the NF's start script runs", started)
         ctl = Controller(broker)
         try:
             got = ctl.get(sm + 'DeploymentUnit.[DUID=="slow"].Status')
@@ -234,7 +242,7 @@ def test_reads_answer_while_a_deploy_holds_the_node(gateway, make_daemon, broker
         finally:
             ctl.close()
     finally:
-        go.touch()
+        go()
         put.join()
     until("deployed", lambda: graph_status(d, "slow") == "complete")
     got = broker.get(sm + 'DeploymentUnit.[DUID=="slow"].')
