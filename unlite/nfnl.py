@@ -15,6 +15,8 @@ answers something this module does not expect: callers then execute ``nft`` (``s
 """
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import struct
 import time
@@ -43,6 +45,10 @@ _seq = [int(time.time()) & 0xFFFFFF]
 
 class Unusable(OSError):
     """The socket cannot be used here, or the kernel answered something unexpected."""
+
+
+class Interrupted(Unusable):
+    """The ruleset changed while the kernel dumped it (NLM_F_DUMP_INTR): ask again."""
 
 
 def next_seq(n=1):
@@ -150,12 +156,14 @@ def dump(kind, family, attrs_=b""):
                     if mseq != seq:
                         continue
                     if flags & NLM_F_DUMP_INTR:
-                        raise Unusable("the ruleset changed during the dump")
+                        raise Interrupted("the ruleset changed during the dump")
                     if mkind == NLMSG_DONE:
                         return out
                     if mkind == NLMSG_ERROR:
                         code = -struct.unpack_from("=i", payload)[0]
-                        raise Unusable(f"the kernel refused the dump: errno {code}")
+                        e = Unusable(f"the kernel refused the dump: {os.strerror(code)}")
+                        e.errno = code
+                        raise e
                     out.append((mkind, payload[4:]))
     except Unusable:
         raise
@@ -177,11 +185,22 @@ def _comment(udata):
 
 def rules(family, table):
     """Every rule of ``table`` in dump order (chain by chain, as ``nft list table`` shows
-    them), from one NFT_MSG_GETRULE dump: [{"chain", "handle", "comment" (or None),
-    "counter": (packets, bytes) of its last counter expression, or None}]. An absent
-    table has none. Raises Unusable."""
+    them), from one NFT_MSG_GETRULE dump (asked again once when a change interrupted it):
+    [{"chain", "handle", "comment" (or None), "counter": (packets, bytes) of its last counter
+    expression, or None}]. An absent table has none. Raises Unusable."""
+    for attempt in (1, 2):
+        try:
+            msgs = dump(GETRULE, FAMILIES[family], attr_str(RULE_TABLE, table))
+            break
+        except Interrupted:
+            if attempt == 2:
+                raise
+        except Unusable as e:
+            if e.errno == errno.ENOENT:
+                return []
+            raise
     out = []
-    for kind, payload in dump(GETRULE, FAMILIES[family], attr_str(RULE_TABLE, table)):
+    for kind, payload in msgs:
         if kind != NEWRULE:
             raise Unusable(f"a message of type {kind:#x} in a rule dump")
         a = attrs(payload)
