@@ -80,7 +80,7 @@ def ladder(sizes, probes, work, base=None):
                 for name, (_, d) in nodes.items():
                     put[name].append(ms(lambda: d.api("PUT", "/NF-FG/probe", probe)))
                     dele[name].append(ms(lambda: d.api("DELETE", "/NF-FG/probe")))
-            time.sleep(0.3)
+            time.sleep(1.0)                 # the probes' link events checked (watch)
             reads = {"status": turns(lambda api: api("GET", "/NF-FG/status/g0"), 20),
                      "list": turns(lambda api: api("GET", "/graphs"), 20),
                      "get": turns(lambda api: api("GET", "/NF-FG/g0"), 20),
