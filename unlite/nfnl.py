@@ -145,7 +145,7 @@ def batch(msgs):
 
 
 def dump(kind, family, attrs_=b""):
-    """The payloads (after nfgenmsg) of the messages a dump request answers, in order."""
+    """(type, payload after nfgenmsg) of each message a dump request answers, in order."""
     seq = next_seq()
     out = []
     try:
@@ -157,10 +157,10 @@ def dump(kind, family, attrs_=b""):
                         continue
                     if flags & NLM_F_DUMP_INTR:
                         raise Interrupted("the ruleset changed during the dump")
-                    if mkind == NLMSG_DONE:
-                        return out
-                    if mkind == NLMSG_ERROR:
+                    if mkind in (NLMSG_DONE, NLMSG_ERROR):
                         code = -struct.unpack_from("=i", payload)[0]
+                        if mkind == NLMSG_DONE and not code:
+                            return out          # a dump's own error comes in its DONE
                         e = Unusable(f"the kernel refused the dump: {os.strerror(code)}")
                         e.errno = code
                         raise e
