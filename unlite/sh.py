@@ -29,6 +29,9 @@ import subprocess
 import threading
 import time
 
+from . import nfnl
+from .nfnl import attrs as _attrs
+
 log = logging.getLogger("unlite.sh")
 
 SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -81,47 +84,18 @@ def nft_apply(text):
         run(["nft", "-f", "-"], input=text)
 
 
-_NFNL_TABLES = 10                       # NFNL_SUBSYS_NFTABLES
-_NFT_DELTABLE = _NFNL_TABLES << 8 | 2   # NFT_MSG_DELTABLE
-_BATCH_BEGIN, _BATCH_END = 0x10, 0x11   # NFNL_MSG_BATCH_BEGIN / _END
-_FAMILIES = {"ip": 2, "netdev": 5, "inet": 1, "ip6": 10, "bridge": 7, "arp": 3}
-_seq = [int(time.time()) & 0xFFFFFF]
-
-
-def _nlmsg(kind, flags, seq, family, res_id, attrs=b""):
-    body = struct.pack("=BBH", family, 0, socket.htons(res_id)) + attrs
-    return struct.pack("=IHHII", 16 + len(body), kind, flags, seq, 0) + body
-
-
 def nft_delete_table(family, name, check=True):
-    """``nft delete table FAMILY NAME`` as one nfnetlink batch sent from here: the kernel
-    needs nothing else, while ``nft`` first reads every table into its cache (~0.5 MB and
-    milliseconds per table: the O(N) of a delete among N graphs). Absent is done. Where
+    """``nft delete table FAMILY NAME`` as one nfnetlink batch sent from here (``nfnl``): the
+    kernel needs nothing else, while ``nft`` first reads every table into its cache (~0.5 MB
+    and milliseconds per table: the O(N) of a delete among N graphs). Absent is done. Where
     the socket cannot be used, ``nft`` is executed. Raises CommandError when ``check``."""
     argv = ["nft", "delete", "table", family, name]
-    raw = name.encode() + b"\0"
-    attr = struct.pack("=HH", 4 + len(raw), 1) + raw + b"\0" * (-len(raw) & 3)  # NAME
-    seq = _seq[0] = (_seq[0] + 3) & 0xFFFFFFFF
-    batch = (_nlmsg(_BATCH_BEGIN, 1, seq, 0, _NFNL_TABLES)
-             + _nlmsg(_NFT_DELTABLE, 1 | 4, seq + 1, _FAMILIES[family], 0, attr)  # REQ|ACK
-             + _nlmsg(_BATCH_END, 1, seq + 2, 0, _NFNL_TABLES))
     t0 = time.monotonic()
     try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12) as s:   # NETFILTER
-            s.settimeout(5)
-            s.bind((0, 0))
-            s.send(batch)
-            code = None
-            while code is None:
-                data = s.recv(65536)
-                off = 0
-                while off + 20 <= len(data):
-                    length, kind, _, mseq, _ = struct.unpack_from("=IHHII", data, off)
-                    if kind == 2 and seq <= mseq <= seq + 2:           # NLMSG_ERROR
-                        code = -struct.unpack_from("=i", data, off + 16)[0]
-                    off += (length + 3) & ~3 if length else len(data)
-    except (OSError, AttributeError) as e:
-        log.debug("nfnetlink: %s: executing nft", e)
+        code = nfnl.batch([(nfnl.DELTABLE, nfnl.FAMILIES[family],
+                            nfnl.attr_str(nfnl.TABLE_NAME, name))])
+    except nfnl.Unusable as e:
+        log.debug("%s: executing nft", e)
         run(argv, check=check)
         return
     log.debug("%s (nfnetlink) -> %s (%.2f ms)", " ".join(argv), os.strerror(code) if code
@@ -206,18 +180,6 @@ def link_exists(name):
 _RTM_GETLINK, _RTM_NEWLINK, _NLMSG_ERROR, _NLM_F_REQUEST = 18, 16, 2, 1
 _IFLA_IFNAME, _IFLA_LINK, _IFLA_LINKINFO, _IFLA_INFO_KIND = 3, 5, 18, 1
 _IFLA_LINK_NETNSID, _IFLA_PROP_LIST, _IFLA_ALT_IFNAME = 37, 52, 53
-
-
-def _attrs(data):
-    """{type: payload} of a run of netlink attributes (the first of each type)."""
-    out, i = {}, 0
-    while i + 4 <= len(data):
-        length, kind = struct.unpack_from("HH", data, i)
-        if length < 4:
-            break
-        out.setdefault(kind & 0x3FFF, data[i + 4:i + length])
-        i += (length + 3) & ~3
-    return out
 
 
 def link(name):

@@ -6,7 +6,8 @@ Paper Table I on nftables:
           side of an NF's veth), ``hook ingress``, ``policy drop`` (big-switch default drop);
 - rule  = one nft rule per flow rule, in priority order: match, ``counter``, then ``dup to``
           for all outputs but the last and ``fwd to`` the last; ``comment`` = the rule id, so
-          status reads the counters back from ``nft -j``.
+          status reads the counters back: one nfnetlink dump of the table (``nfnl.rules``),
+          ``nft -j`` where that cannot be used.
 
 Every change is one ``nft -f`` transaction: all of it lands, or nothing does. An update
 rewrites only the chains whose rules changed, so an untouched path keeps flowing (and keeps
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import re
 
-from .. import sh
+from .. import nfnl, sh
 from .base import SteeringError, Switch, outputs, rules_by_port
+
+log = logging.getLogger("unlite.nft")
 
 _L4 = {6: "tcp", 17: "udp", 132: "sctp"}
 _COMMENT = re.compile(r'comment "([^"]*)"$')
@@ -181,9 +185,24 @@ class NftSwitch(Switch):
         sh.nft_delete_table("netdev", table_name(graph_id), check=False)
 
     def counters(self, graph_id, state=None):
-        """{rule id: {"packets": n, "bytes": n}} read from the kernel."""
+        """{rule id: {"packets": n, "bytes": n}} read from the kernel: one nfnetlink dump of
+        the graph's rules (``nfnl.rules``; ``nft -j list table`` first reads every table
+        into nft's cache, the O(N) of a status read among N graphs), ``nft`` executed where
+        that cannot be used. An absent table has none."""
+        t = table_name(graph_id)
         try:
-            objs = sh.nft_json("list", "table", "netdev", table_name(graph_id))
+            return {r["comment"]: {"packets": r["counter"][0], "bytes": r["counter"][1]}
+                    for r in nfnl.rules("netdev", t) if r["comment"] is not None
+                    and r["counter"] is not None}
+        except nfnl.Unusable as e:
+            log.debug("counters of %s: %s: executing nft", t, e)
+            return self._counters_nft(t)
+
+    @staticmethod
+    def _counters_nft(table):
+        """``counters`` from ``nft -j list table`` (where nfnetlink cannot be used)."""
+        try:
+            objs = sh.nft_json("list", "table", "netdev", table)
         except sh.CommandError:
             return {}
         out = {}
