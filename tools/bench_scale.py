@@ -66,20 +66,20 @@ def ladder(sizes, probes, work, base=None):
             out = {name: [] for name in nodes}
             for _ in range(n):
                 for name, (_, d) in nodes.items():
-                    out[name].append(ms(lambda: fn(d.api)))
+                    out[name].append(ms(lambda d=d: fn(d.api)))
             return out
 
         for n in sizes:
             while made < n:
                 for name, (_, d) in nodes.items():
-                    create[name] += ms(lambda: d.api("PUT", f"/NF-FG/g{made}",
+                    create[name] += ms(lambda d=d, made=made: d.api("PUT", f"/NF-FG/g{made}",
                                                      pair_graph(f"g{made}", 2))) / 1e3
                 made += 1
             put, dele = {name: [] for name in nodes}, {name: [] for name in nodes}
             for _ in range(probes):         # interleaved: a PUT, then its DELETE
                 for name, (_, d) in nodes.items():
-                    put[name].append(ms(lambda: d.api("PUT", "/NF-FG/probe", probe)))
-                    dele[name].append(ms(lambda: d.api("DELETE", "/NF-FG/probe")))
+                    put[name].append(ms(lambda d=d: d.api("PUT", "/NF-FG/probe", probe)))
+                    dele[name].append(ms(lambda d=d: d.api("DELETE", "/NF-FG/probe")))
             time.sleep(1.0)                 # the probes' link events checked (watch)
             reads = {"status": turns(lambda api: api("GET", "/NF-FG/status/g0"), 20),
                      "list": turns(lambda api: api("GET", "/graphs"), 20),
@@ -95,7 +95,7 @@ def ladder(sizes, probes, work, base=None):
                 print(f"  {name} N={n}: {row}", file=sys.stderr, flush=True)
         for i in range(made):
             for name, (_, d) in nodes.items():
-                delete[name] += ms(lambda: d.api("DELETE", f"/NF-FG/g{i}")) / 1e3
+                delete[name] += ms(lambda d=d, i=i: d.api("DELETE", f"/NF-FG/g{i}")) / 1e3
         for gw, d in nodes.values():
             d.stop()
             left = netlab.unlite_objects(gw)
