@@ -68,6 +68,8 @@ def test_a_stopped_nf_is_reported_and_recovers_with_stop_start(gateway, make_dae
 def test_a_killed_process_and_a_deleted_port_are_failures(gateway, make_daemon, nnf_repo):
     d, nf1, pid = _setup(gateway, make_daemon, nnf_repo)
     os.kill(pid, signal.SIGKILL)                   # what the OOM killer does at its limit
+    # (the signal is delivered when the victim next runs: on a loaded machine, a moment later)
+    _until(lambda: _nf(d)[1]["state"] == "Failed")
     st, v = _nf(d)
     assert v["state"] == "Failed" and f"process {pid} is gone" in v["fault-detail"], v
     nf2 = _nf(d, "nf2")[1]
