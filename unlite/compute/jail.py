@@ -48,13 +48,16 @@ for f in $UNLITE_TMP_KEEP; do	# host files under /tmp that /etc links to: read-o
 	mkdir -p "$st${d#/tmp}" && : > "$st${f#/tmp}" && mount --bind "$f" "$st${f#/tmp}" &&
 		mount -o remount,bind,ro "$st${f#/tmp}" || fail "cannot keep $f"
 done
-mount --move "$st" /tmp || fail "cannot mount the private /tmp"
+# moved into place; where the kernel refuses to move it (a /tmp that is itself an overlay of
+# a folder holding the run dir's mount, as in OpenWrt's test sandbox), bound there instead
+mount --move "$st" /tmp 2>/dev/null || mount --rbind "$st" /tmp ||
+	fail "cannot mount the private /tmp"
 # read-only: every mount but /proc, /sys, the private /tmp and the run dir
 done="
 "
 while read -r dev mnt fs opts rest; do
 	case $mnt in *\\*) mnt=$(printf '%b' "$mnt") ;; esac	# \040: a space
-	case $mnt in /proc | /proc/* | /sys | /sys/* | /tmp | "$rd") continue ;; esac
+	case $mnt in /proc | /proc/* | /sys | /sys/* | /tmp | "$rd" | "$rd"/*) continue ;; esac
 	case $mnt in /tmp/*) [ "$mnt" = "$pkg" ] || continue ;; esac
 	case $fs in nsfs | proc | sysfs) continue ;; esac
 	case ,$opts, in *,ro,*) continue ;; esac
