@@ -34,7 +34,7 @@ mount --make-rprivate / 2>/dev/null || true
 rd=$(cd "$UNLITE_RUN_DIR" && pwd -P) && pkg=$(cd "$UNLITE_PKG_DIR" && pwd -P) ||
 	fail "no run dir or package folder"
 st=$rd/.jail
-mkdir -p "$st" 2>/dev/null; [ -d "$st" ] && [ ! -L "$st" ] || fail "cannot make $st"
+mkdir -m 0700 -p "$st" 2>/dev/null; [ -d "$st" ] && [ ! -L "$st" ] || fail "cannot make $st"
 mount -t tmpfs -o "size=$UNLITE_TMP_SIZE,mode=1777,nosuid,nodev" unlite-tmp "$st" ||
 	fail "cannot mount a tmpfs for /tmp"
 t1=$rd t2=$pkg			# where they are seen: in the new /tmp when under /tmp
