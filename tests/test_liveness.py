@@ -145,3 +145,47 @@ def test_stop_scripts_of_a_graph_run_in_parallel(gateway, make_daemon, nnf_repo)
     assert took < 4.5, f"DELETE took {took:.1f} s: the stop scripts ran one after another"
     assert netlab.unlite_objects(gateway.ns, graphs_only=True)["netns"] == []
     _term(d)
+
+
+@nft_only
+def test_a_hanging_stop_script_holds_up_its_own_graph_only(gateway, make_daemon, nnf_repo):
+    """Graph A's stop script hangs (killed at its 4 s timeout): while A's DELETE waits for
+    it, graph B is deployed, changed and deleted at once, and B's status is read; a change
+    of A itself waits for A's delete to end (then A is new again)."""
+    import threading
+    nnf_repo("hang", {"start": "true", "stop": "sleep 60"}, timeout=4)
+    repo = nnf_repo("quick", {"start": "true"})
+    d = make_daemon(repo)
+
+    def graph(gid, nf):
+        return {"forwarding-graph": {"id": gid, "VNFs": [{"id": "nf1", "name": nf,
+                                                          "ports": []}],
+                                     "end-points": [], "big-switch": {"flow-rules": []}}}
+    assert d.api("PUT", "/NF-FG/a", graph("a", "hang"))[0] == 201
+    done = {}
+
+    def delete_a():
+        done["a"] = d.api("DELETE", "/NF-FG/a")[0]
+        done["a-at"] = time.monotonic()
+    t = threading.Thread(target=delete_a)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.5)                                 # A's stop script runs now
+    assert d.api("PUT", "/NF-FG/b", graph("b", "quick"))[0] == 201
+    assert d.api("GET", "/NF-FG/status/b")[1]["status"] == "complete"
+    b2 = graph("b", "quick")
+    b2["forwarding-graph"]["VNFs"].append({"id": "nf2", "name": "quick", "ports": []})
+    assert d.api("PUT", "/NF-FG/b", b2)[0] == 201        # (an update: the UN client wants 201)
+    assert d.api("DELETE", "/NF-FG/b")[0] == 204
+    b_took = time.monotonic() - t0
+    assert "a" not in done and b_took < 3.5, \
+        f"graph b's changes took {b_took:.1f} s: they waited for graph a's stop script"
+    # a change of A itself waits for its delete, then makes A anew
+    assert d.api("PUT", "/NF-FG/a", graph("a", "quick"))[0] == 201
+    assert done["a"] == 204 and done["a-at"] - t0 > 3.5
+    t.join()
+    st = d.api("GET", "/NF-FG/status/a")[1]
+    assert [v["implementation"][:5] for v in st["VNFs"]] == ["quick"], st
+    assert d.api("DELETE", "/NF-FG/a")[0] == 204
+    assert netlab.unlite_objects(gateway.ns, graphs_only=True)["netns"] == []
+    _term(d)

@@ -273,7 +273,9 @@ class Daemon:
                      "--run-dir", str(self.workdir / "run"), "--nnf-dir", self.nnf_dir,
                      "--backend", backend, *extra]
         self.proc = None
-        self.pool = concurrent.futures.ThreadPoolExecutor(1, initializer=_enter, initargs=(ns,))
+        # the API's client threads, each in the node's namespace (4: a test may call from
+        # several threads at once, and one call must not wait for another's answer)
+        self.pool = concurrent.futures.ThreadPoolExecutor(4, initializer=_enter, initargs=(ns,))
 
     def start(self, timeout=10):
         timeout *= SLACK

@@ -10,15 +10,16 @@ so that a handful of clients (idle, slow, flooding) can starve no one.
                  evicts the oldest that has not sent its whole request yet (the accept loop
                  never stops); a client address other than loopback holds at most
                  ``per_client`` (its own oldest go first).
-- ``_Lane``      a few threads taking whole requests in order: 2 answer reads, 1 runs the
-                 writes (which wait for the node's lock anyway): reads are always served
-                 while writes queue. Which requests are writes is the app's decision
+- ``_Lane``      a few threads taking whole requests in order: 2 answer reads, 3 run the
+                 writes (which wait for the node's lock anyway, but not for another
+                 graph's stop script: the node lets go of its lock then): reads are always
+                 served while writes queue. Which requests are writes is the app's decision
                  (``writes(method, path)``, passed in by the API).
 - event streams (``text/event-stream`` answers) move to a thread of their own, 16 at most.
 - ``tcp_server`` / ``unix_server``  the WSGI app on a TCP port or a unix socket (0600).
 
 Bounds (TCP server; the unix socket's are in ``_UnixServer``): threads 1 doorman + 2 readers
-+ 1 writer + 16 streams + the accept loop; sockets ``connections`` (128) + ``ahead`` (128: accepted
++ 3 writers + 16 streams + the accept loop; sockets ``connections`` (128) + ``ahead`` (128: accepted
 faster than the doorman evicts, past it closed at once) + streams; bytes of
 requests held (read, queued or being served) ``room`` (4 MiB: past it the largest unfinished
 one gets 503); a worker waits at most ``WRITE_TIMEOUT`` for a client to take its answer.
@@ -338,7 +339,7 @@ class _Server(WSGIServer):
     (at most ``streams``: more get 503)."""
     allow_reuse_address = True
     request_queue_size = 128        # listen backlog: socketserver's 5 resets bursts of clients
-    connections, per_client, workers, writers, streams = 128, 16, 2, 1, 16
+    connections, per_client, workers, writers, streams = 128, 16, 2, 3, 16
     room = 4 << 20
     ahead = 128                     # accepted, not yet seen by the doorman: more are closed
     writes = staticmethod(writes_by_method)

@@ -45,6 +45,7 @@ from .tenants import LEGACY_ROOT, Tenants, owner_of
 from .resolver import DEFAULT_PREFER, Resolver
 from .network import Attach, SteeringError, control, endpoints
 from .network.endpoints import EpLink
+from .steps import Steps
 from .store import CorruptFile, Store, StoreError
 
 log = logging.getLogger("unlite.node")
@@ -75,6 +76,19 @@ class Deployed:
                 "links": [ln.to_dict() for ln in self.links.values()]}
 
 
+@dataclass
+class Plan:
+    """A change planned (``Node._plan``): what it makes, hot-plugs and frees."""
+    graph: Graph
+    old: Deployed | None
+    hot: dict                       # NF id → (kept instance with new ports, added, removed)
+    fresh: list[Instance]           # instances to make (new NFs, or changed ones anew)
+    gone: list[Instance]            # the old version's instances nobody uses any more
+    fresh_links: list[EpLink]       # end-point devices to make
+    gone_links: list[EpLink]        # and to delete after the commit
+    new: Deployed                   # the graph as it will run
+
+
 class Node:
     def __init__(self, state_dir, run_dir, nnf_dir, backend="nft", prefer=None,
                  tenants=None, **backend_options):
@@ -86,6 +100,8 @@ class Node:
         self.switch = network.get(backend, **backend_options)
         self.events = Events()
         self.lock = threading.Lock()
+        self._quiet = threading.Condition(self.lock)    # a graph's unlocked scripts ended
+        self._busy: set[str] = set()        # graphs whose scripts run without the lock
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
         self.set_aside: list[str] = []      # unreadable state files renamed at start
@@ -292,6 +308,7 @@ class Node:
             raise NodeError(f"unknown NF action '{action}' (known: "
                             f"{', '.join(self.NF_ACTIONS)})", "$.action", 404)
         with self.lock:
+            self._settle(gid)
             d = self.graphs.get(gid)
             if d is None or not self._visible(gid, tenant):
                 raise NodeError(f"no running graph '{gid}'", status=404)
@@ -306,10 +323,10 @@ class Node:
                                 f"{' or '.join(self.NF_ACTIONS[action])})", status=409)
             try:
                 if action == "stop":
-                    self.compute.stop(inst)
+                    self._unlocked(gid, self.compute.stop, inst)
                 elif action == "start":
                     inst.fault = inst.fault_detail = None
-                    self.compute.start(inst)
+                    self._unlocked(gid, self.compute.start, inst)
                 else:
                     getattr(self.compute, action)(inst)
             finally:                          # success or fault: record and tell
@@ -358,6 +375,7 @@ class Node:
 
     def _put(self, graph, tenant, change):
         gid = graph.id
+        self._settle(gid)
         old = self.graphs.get(gid)
         self._check_tenant(graph, tenant)
         change.new = old is None and gid not in self.failed
@@ -399,43 +417,72 @@ class Node:
         self.changes.finish(change)
 
     def _delete(self, gid, tenant, change):
+        """Called with the node lock; lets go of it while the graph's stop scripts run."""
+        self._settle(gid)
         self._must_see(gid, tenant)
         self.changes.running(change)
         self._publish(gid, "graph", {"id": gid, "event": "deleting",
                                      "status": "failed" if gid in self.failed else "complete"})
         d = self.graphs.get(gid)
+        insts = list(reversed(list(d.instances.values()))) if d else []
+        s = Steps(f"graph {gid}")
         if d is not None:
-            insts = list(reversed(list(d.instances.values())))
-            self.compute.stop_all(insts)    # while still steered: an NF's goodbye (an IPsec
-            # client's IKE DELETE) gets out; in parallel: the graph waits for its slowest
+            # while still steered: an NF's goodbye (an IPsec client's IKE DELETE) gets out;
+            # in parallel: the graph waits for its slowest; without the node lock: a hanging
+            # script holds up this graph only
+            s.add("stop", lambda: self._unlocked(gid, self.compute.stop_all, insts,
+                                                 self.STOP_DEADLINE))
             if _forwards(d):
-                try:
-                    self._forward(drop=gid)
-                except sh.CommandError as e:
-                    log.error("graph %s: could not remove its control ports: %s", gid, e)
+                s.add("control", lambda: self._forward(drop=gid))
 
             def unsteer():          # while the kernel frees the namespaces' veths
                 self.switch.remove(gid, d.chains)
                 faults.point("delete:unsteered")
                 endpoints.delete(d.links.values())
-            self.compute.teardown(insts, stop=False, meanwhile=unsteer)
-            faults.point("delete:freed")
-            del self.graphs[gid]
-        self.failed.pop(gid, None)
-        self.store.runtime.delete(gid)
-        faults.point("delete:forgotten")
-        self.store.desired.delete(gid)
-        self._publish(gid, "graph", {"id": gid, "event": "deleted", "status": "absent"})
-        self.store.owners.delete(gid)
+            s.add("free", lambda: self.compute.teardown(insts, stop=False, meanwhile=unsteer),
+                  point="delete:freed")
+            s.add("unlist", lambda: self.graphs.pop(gid, None))
+        s.add("forget", lambda: (self.failed.pop(gid, None), self.store.runtime.delete(gid)),
+              point="delete:forgotten")
+        s.commit("unstore", lambda: self.store.desired.delete(gid))
+        s.then("tell", lambda: self._publish(gid, "graph", {"id": gid, "event": "deleted",
+                                                            "status": "absent"}))
+        s.then("disown", lambda: self.store.owners.delete(gid))
+        s.run()
+
+    # -- a graph's scripts without the node lock --------------------------------------------------
+    def _settle(self, gid):
+        """(With the node lock) wait until no script of graph ``gid`` runs unlocked."""
+        while gid in self._busy:
+            self._quiet.wait()
+
+    def _unlocked(self, gid, fn, *args):
+        """(With the node lock) run ``fn`` without it, graph ``gid`` marked busy: changes of
+        other graphs go on meanwhile; one of this graph, a shutdown and the world check wait
+        (or skip it)."""
+        self._busy.add(gid)
+        self.lock.release()
+        try:
+            return fn(*args)
+        finally:
+            self.lock.acquire()
+            self._busy.discard(gid)
+            self._quiet.notify_all()
 
     def _deploy(self, graph, old: Deployed | None, store=True, tenant=None):
+        """Make ``graph`` run (over ``old``, by difference): plan, then run its steps."""
+        self._steps(self._plan(graph, old, tenant), store).run()
+
+    def _plan(self, graph, old: Deployed | None, tenant=None) -> Plan:
+        """What a change makes, keeps, hot-plugs and frees: checked and computed, nothing
+        touched yet. Every NF that cannot be planned is named in one answer."""
         self.switch.check(graph)
         endpoints.check(graph, kernel_tunnels=not self.switch.tunnel_ports)
         self._check_endpoints(graph, tenant)
         self._check_control(graph, old, tenant)
         prev = old.instances if old else {}
         plan, unplanned = {}, []
-        for v in graph.vnfs:                # every NF that cannot be planned, in one answer
+        for v in graph.vnfs:
             try:
                 inst = self.compute.plan(graph.id, v)
                 o = prev.get(v.id)
@@ -468,103 +515,123 @@ class Node:
                                 f"{graph.vnf(k).path}.ports", 409)
             else:
                 hot[k] = replug                             # (new instance, added, removed)
-        fresh = [inst for k, inst in plan.items() if k not in kept and k not in hot]
-        gone = [inst for k, inst in prev.items() if k not in kept and k not in hot]
         links = endpoints.plan(graph, self._scope(graph.id), self.switch.kernel_vlan)
         old_links = {ln.dev: ln for ln in (old.links.values() if old else ())}
         links = {k: old_links.get(ln.dev, ln) for k, ln in links.items()}
-        fresh_links = [ln for ln in links.values() if ln.dev not in old_links]
-        gone_links = [ln for dev, ln in old_links.items()
-                      if dev not in {x.dev for x in links.values()}]
-        new = Deployed(graph, {k: kept.get(k) or (hot[k][0] if k in hot else plan[k])
-                               for k in plan}, {}, links, backend=self.switch.name)
-        # Record every object before it exists: old + new instances and devices together.
-        self.store.runtime.put(graph.id, {
-            "graph": graph.id, "backend": self.switch.name, "chains": old.chains if old else {},
-            "instances": [replace(i, ports=i.ports + hot[k][1]).to_dict() if k in hot
-                          else i.to_dict() for k, i in prev.items()]
-            + [i.to_dict() for i in fresh],
-            "links": [ln.to_dict() for ln in list(old_links.values()) + fresh_links]})
-        faults.point("deploy:recorded")
-        made, plugged, told, steered, forwarding = [], [], [], False, False
-        try:
-            endpoints.create(fresh_links, kernel_tunnels=not self.switch.tunnel_ports)
-            for inst in fresh:
+        devs = {x.dev for x in links.values()}
+        return Plan(
+            graph, old, hot,
+            fresh=[inst for k, inst in plan.items() if k not in kept and k not in hot],
+            gone=[inst for k, inst in prev.items() if k not in kept and k not in hot],
+            fresh_links=[ln for ln in links.values() if ln.dev not in old_links],
+            gone_links=[ln for dev, ln in old_links.items() if dev not in devs],
+            new=Deployed(graph, {k: kept.get(k) or (hot[k][0] if k in hot else plan[k])
+                                 for k in plan}, {}, links, backend=self.switch.name))
+
+    def _steps(self, p: Plan, store=True) -> Steps:
+        """A planned change as steps, each with its undo. Up to the commit point (the desired
+        graph stored) a failure undoes them in reverse: the old rules back first, the
+        previous version runs on. After it, what the old version had and the new one lacks
+        is freed, and nothing turns the success into an error."""
+        gid, old, new, hot = p.graph.id, p.old, p.new, p.hot
+        prev = old.instances if old else {}
+        runtime, compute, switch = self.store.runtime, self.compute, self.switch
+        made, plugged, told = [], [], []
+        old_chains = old.chains if old else {}
+
+        def record():           # every object before it exists: old + new together
+            runtime.put(gid, {
+                "graph": gid, "backend": switch.name, "chains": old_chains,
+                "instances": [replace(i, ports=i.ports + hot[k][1]).to_dict() if k in hot
+                              else i.to_dict() for k, i in prev.items()]
+                + [i.to_dict() for i in p.fresh],
+                "links": [ln.to_dict() for ln in
+                          list(old.links.values() if old else ()) + p.fresh_links]})
+
+        def unrecord():
+            if old:
+                runtime.put(gid, old.record())
+            else:
+                runtime.delete(gid)
+
+        def create():
+            for inst in p.fresh:
                 made.append(inst)
-                if inst.shared:
-                    self.compute.attach(inst)
-                else:
-                    self.compute.create(inst)
+                (compute.attach if inst.shared else compute.create)(inst)
+
+        def plug():
             for inst, added, _ in hot.values():
                 plugged.append(added)
-                self.compute.add_ports(inst, added)
-            new.chains = self.switch.compile(graph, self._devices(graph, new))
-            rec = self.store.runtime.get(graph.id)
+                compute.add_ports(inst, added)
+
+        def unplug():
+            for ports in plugged:
+                compute.remove_ports(ports)
+
+        def compile_rules():
+            new.chains = switch.compile(p.graph, self._devices(p.graph, new))
+            rec = runtime.get(gid)
             rec["chains_next"] = new.chains             # recorded before the switch has it
-            self.store.runtime.put(graph.id, rec)
-            # Steer, then start: a start script can already talk through its graph (a VPN
-            # client reaching its server, a DHCP client its server).
-            self.switch.apply(graph.id, old.chains if old else {}, new.chains)
-            steered = True
-            # unify-control (its addresses exist once the instances do)
-            forwarding = bool(_forwards(new) or (old and _forwards(old)))
-            if forwarding:
-                self._forward(new)
-            faults.point("deploy:steered")
-            for inst in fresh:
-                if inst.shared:
-                    self.compute.activate(inst)
-                else:
-                    self.compute.start(inst)
+            runtime.put(gid, rec)
+
+        def unsteer():
+            if old:
+                switch.apply(gid, new.chains, old.chains)
+            else:
+                switch.remove(gid, new.chains)
+
+        forwarding = bool(_forwards(new) or (old and _forwards(old)))
+
+        def start():
+            for inst in p.fresh:
+                (compute.activate if inst.shared else compute.start)(inst)
                 faults.point("deploy:started")
+
+        def update():
             for k, (inst, added, removed) in hot.items():
                 told.append(k)
-                self.compute.update(inst, added, removed)
-            if store:                                   # the commit point
-                self.store.desired.put(graph.id, graph.doc)
-        except BaseException:
-            if steered and forwarding:
+                compute.update(inst, added, removed)
+
+        def untell():                                   # the NF learnt of ports that go
+            for k in told:
                 try:
-                    self._forward()
-                except sh.CommandError as e:
-                    log.error("graph %s: could not restore the control ports: %s", graph.id, e)
-            if steered:                                 # put the old rules back first
-                try:
-                    if old:
-                        self.switch.apply(graph.id, new.chains, old.chains)
-                    else:
-                        self.switch.remove(graph.id, new.chains)
-                except (SteeringError, sh.CommandError) as e:
-                    log.error("graph %s: could not restore the previous rules: %s",
-                              graph.id, e)
-            for k in told:                              # the NF learnt of ports that go
-                try:
-                    self.compute.update(prev[k], removed=hot[k][1])
+                    compute.update(prev[k], removed=hot[k][1])
                 except ComputeError:
                     pass
-            for ports in plugged:
-                self.compute.remove_ports(ports)
-            self.compute.teardown(reversed(made))
-            endpoints.delete(fresh_links)
-            try:                        # a full run dir must not cut the rollback short
-                if old:
-                    self.store.runtime.put(graph.id, old.record())
-                else:
-                    self.store.runtime.delete(graph.id)
-            except StoreError as e:
-                log.error("graph %s: its runtime record stays the attempt's: %s", graph.id, e)
-            raise
-        self.graphs[graph.id] = new
-        for _, _, removed in hot.values():
-            self.compute.remove_ports(removed)
-        self.compute.teardown(reversed(gone))
-        endpoints.delete(gone_links)
-        try:                            # after the commit point nothing turns it into an error
-            self.store.runtime.put(graph.id, new.record())
-        except StoreError as e:         # the record still names every object: old and new
-            log.error("graph %s is deployed, but its runtime record was not rewritten: %s",
-                      graph.id, e)
-        faults.point("deploy:stored")
+
+        def adopt():
+            self.graphs[gid] = new
+
+        def free():
+            for _, _, removed in hot.values():
+                compute.remove_ports(removed)
+            compute.teardown(reversed(p.gone))
+            endpoints.delete(p.gone_links)
+
+        s = Steps(f"graph {gid}")
+        s.add("record", record, unrecord, partial=False, point="deploy:recorded")
+        s.add("devices", lambda: endpoints.create(
+            p.fresh_links, kernel_tunnels=not switch.tunnel_ports),
+            lambda: endpoints.delete(p.fresh_links))
+        s.add("create", create, lambda: compute.teardown(reversed(made)))
+        s.add("hot-plug", plug, unplug)
+        s.add("compile", compile_rules)
+        # steer, then start: a start script can already talk through its graph (a VPN
+        # client reaching its server, a DHCP client its server)
+        s.add("steer", lambda: switch.apply(gid, old_chains, new.chains), unsteer,
+              partial=False, point=None if forwarding else "deploy:steered")
+        if forwarding:          # unify-control: its addresses exist once the instances do
+            s.add("control", lambda: self._forward(new), lambda: self._forward(),
+                  point="deploy:steered")
+        s.add("start", start)
+        s.add("update", update, untell)
+        if store:
+            s.commit("store", lambda: self.store.desired.put(gid, p.graph.doc))
+        s.then("adopt", adopt)
+        s.then("free", free)
+        s.then("rewrite record", lambda: runtime.put(gid, new.record()),
+               point="deploy:stored")
+        return s
 
     def _check_control(self, graph, old, tenant=None):
         """unify-control host ports: free on this node (no other graph's, no listening
@@ -856,7 +923,7 @@ class Node:
         try:
             for g in [gid] if gid else list(self.graphs):
                 d = self.graphs.get(g)
-                if d is not None:
+                if d is not None and g not in self._busy:    # its own change looks after it
                     self._check_graph(g, d)
             waiting = [g for g, f in self.failed.items() if f.get("waiting-for") and
                        (gid is None or g == gid) and all(sh.link_exists(n)
@@ -924,16 +991,22 @@ class Node:
 
     def shutdown(self):
         """Stop every NF and remove every kernel object (the desired graphs stay stored for
-        the next start). Stop scripts run in parallel, all within ``STOP_DEADLINE``."""
+        the next start). Stop scripts run in parallel, all within ``STOP_DEADLINE`` — those
+        of a graph being deleted meanwhile included (its delete ends it)."""
+        t0 = time.monotonic()
         with self.lock:
-            self.compute.stop_all([i for d in self.graphs.values() for i in d.instances.values()],
-                                  self.STOP_DEADLINE)
+            self.compute.stop_all([i for g, d in self.graphs.items() if g not in self._busy
+                                   for i in d.instances.values()], self.STOP_DEADLINE)
+            while self._busy and time.monotonic() - t0 < self.STOP_DEADLINE:
+                self._quiet.wait(self.STOP_DEADLINE - (time.monotonic() - t0))
             for gid, d in list(self.graphs.items()):
+                if gid in self._busy:           # still stopping past the deadline: its own
+                    continue                    # delete frees it
                 self.switch.remove(gid, d.chains)
                 self.compute.teardown(reversed(list(d.instances.values())), stop=False)
                 endpoints.delete(d.links.values())
                 self.store.runtime.delete(gid)
-            self.graphs.clear()
+                del self.graphs[gid]
             control.remove()
             self.switch.shutdown()
 
@@ -941,6 +1014,9 @@ class Node:
         """Leave everything running for the next start to adopt: wait for a change under way
         to end (its records are then complete) and touch nothing."""
         with self.lock:
+            t0 = time.monotonic()
+            while self._busy and time.monotonic() - t0 < self.STOP_DEADLINE:
+                self._quiet.wait(self.STOP_DEADLINE - (time.monotonic() - t0))
             sh.hand_over_outputs()      # NF daemons printing into our pipes: to a cat each
             log.info("leaving %d graphs running for the next start", len(self.graphs))
 
