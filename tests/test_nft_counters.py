@@ -6,16 +6,12 @@ counter and an absent one give {}; where the socket cannot be used ``nft`` is ex
 the same answer. In a child Python inside a scratch namespace (real kernel, real nft)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 import netlab
-from conftest import ROOT
 from unlite import nfnl
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"),
@@ -98,16 +94,7 @@ print(json.dumps(out))
 @pytest.mark.root
 @pytest.mark.parametrize("mode", ["netlink", "no-socket"])
 def test_counters_from_one_rule_dump(mode):
-    lab = netlab.Lab()
-    try:
-        ns = lab.ns("nftc")
-        p = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", CHILD,
-                            mode], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    finally:
-        lab.close()
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout)
+    out = netlab.python_in_ns(CHILD, mode, name="nftc")
     assert out["dumped"] == out["listed"]               # rule by rule, in order
     assert len(out["listed"]) == 305
     c = out["counters"]

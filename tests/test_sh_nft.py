@@ -5,16 +5,12 @@ where the socket cannot be used ``nft`` is executed. In a child Python inside a 
 namespace (real kernel, real nft)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 import netlab
-from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"),
                                 reason="needs root and nft")
@@ -59,16 +55,7 @@ print(json.dumps(out))
 
 @pytest.mark.parametrize("mode", ["netlink", "no-socket"])
 def test_delete_table_over_nfnetlink(mode):
-    lab = netlab.Lab()
-    try:
-        ns = lab.ns("nft")
-        p = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", CHILD,
-                            mode], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    finally:
-        lab.close()
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout)
+    out = netlab.python_in_ns(CHILD, mode, name="nft")
     assert out["after"] == ["ip keep"]                  # that table only, the other kept
     argv, failed, why = out["refused"]
     assert argv == ["nft", "delete", "table", "netdev"] and failed and why.startswith("Error:")

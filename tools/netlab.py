@@ -379,6 +379,22 @@ class Daemon:
         return self.pool.submit(call).result()
 
 
+def python_in_ns(code, *args, name="py", timeout=60):
+    """Run Python ``code`` (with ``args``) in a scratch namespace of its own, unlite
+    importable, and return what it printed as JSON (a test of kernel objects made from
+    inside the daemon's own process, as the daemon makes them). Fails on a non-zero exit."""
+    lab = Lab()
+    try:
+        ns = lab.ns(name)
+        p = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", code,
+                            *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    finally:
+        lab.close()
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
 EMPTY = {"netns": [], "veths": [], "nft-tables": [], "tc-qdiscs": [], "ovs-bridges": [],
          "ovs-ports": []}
 NODE_WIDE_LINKS = ("ulsink", "ul-lsi0")       # tc drop sink, OVS LSI-0 (while the daemon runs)

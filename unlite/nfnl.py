@@ -7,8 +7,10 @@ linux/netfilter/nf_tables.h; numbers, never code, from those headers):
 
 - ``attrs(data)`` / ``attr_list(data)``  netlink attributes: the first of each type / all
 - ``batch(msgs)``        an nf_tables transaction (BATCH_BEGIN … END); the kernel's errno
-- ``rules(family, table)``  one GETRULE dump of a table: each rule's chain, handle, comment
-                         (the TLV ``nft`` writes in the rule's userdata) and counter
+- ``rules(family, table)``  one GETRULE dump of a table (or, ``table=None``, of the family):
+                         each rule's table, chain, handle, comment (the TLV ``nft`` writes in
+                         the rule's userdata), counter and output devices (``fwd``/``dup``)
+- ``tables(family)`` / ``chains(family)``  one GETTABLE / GETCHAIN dump of the family
 
 Everything here raises ``Unusable`` (an OSError) when the socket cannot be used or the kernel
 answers something this module does not expect: callers then execute ``nft`` (``sh``).
@@ -30,7 +32,11 @@ NLM_F_DUMP = 0x300                              # NLM_F_ROOT | NLM_F_MATCH
 FAMILIES = {"ip": 2, "netdev": 5, "inet": 1, "ip6": 10, "bridge": 7, "arp": 3}
 
 # enum nf_tables_msg_types, as nfnetlink message types (subsystem << 8 | message)
+NEWTABLE = NFNL_SUBSYS_NFTABLES << 8 | 0
+GETTABLE = NFNL_SUBSYS_NFTABLES << 8 | 1
 DELTABLE = NFNL_SUBSYS_NFTABLES << 8 | 2
+NEWCHAIN = NFNL_SUBSYS_NFTABLES << 8 | 3
+GETCHAIN = NFNL_SUBSYS_NFTABLES << 8 | 4
 NEWRULE = NFNL_SUBSYS_NFTABLES << 8 | 6
 GETRULE = NFNL_SUBSYS_NFTABLES << 8 | 7
 # attributes: table (NFTA_TABLE_NAME), rule (NFTA_RULE_*), list, expression, counter
@@ -38,6 +44,9 @@ TABLE_NAME = 1
 RULE_TABLE, RULE_CHAIN, RULE_HANDLE, RULE_EXPRESSIONS, RULE_USERDATA = 1, 2, 3, 4, 7
 LIST_ELEM, EXPR_NAME, EXPR_DATA = 1, 1, 2
 COUNTER_BYTES, COUNTER_PACKETS = 1, 2
+CHAIN_TABLE, CHAIN_NAME = 1, 3
+IMMEDIATE_DREG, IMMEDIATE_DATA, DATA_VALUE = 1, 2, 1
+FWD_SREG_DEV, DUP_SREG_DEV = 1, 2               # NFTA_FWD_SREG_DEV, NFTA_DUP_SREG_DEV
 UDATA_RULE_COMMENT = 0                          # libnftnl's NFTNL_UDATA_RULE_COMMENT
 
 _seq = [int(time.time()) & 0xFFFFFF]
@@ -183,15 +192,11 @@ def _comment(udata):
     return None
 
 
-def rules(family, table):
-    """Every rule of ``table`` in dump order (chain by chain, as ``nft list table`` shows
-    them), from one NFT_MSG_GETRULE dump (asked again once when a change interrupted it):
-    [{"chain", "handle", "comment" (or None), "counter": (packets, bytes) of its last counter
-    expression, or None}]. An absent table has none. Raises Unusable."""
+def _dump(kind, family, attrs_=b""):
+    """``dump``, asked again once when a change interrupted it; an absent table: []."""
     for attempt in (1, 2):
         try:
-            msgs = dump(GETRULE, FAMILIES[family], attr_str(RULE_TABLE, table))
-            break
+            return dump(kind, FAMILIES[family], attrs_)
         except Interrupted:
             if attempt == 2:
                 raise
@@ -199,25 +204,76 @@ def rules(family, table):
             if e.errno == errno.ENOENT:
                 return []
             raise
+    return []
+
+
+def _name(a, kind):
+    return a.get(kind, b"").rstrip(b"\0").decode(errors="replace")
+
+
+def tables(family):
+    """The names of every table of ``family``, from one GETTABLE dump. Raises Unusable."""
+    return [_name(attrs(p), TABLE_NAME) for k, p in _dump(GETTABLE, family) if k == NEWTABLE]
+
+
+def chains(family):
+    """(table, chain) of every chain of ``family``, from one GETCHAIN dump."""
+    out = []
+    for kind, payload in _dump(GETCHAIN, family):
+        if kind == NEWCHAIN:
+            a = attrs(payload)
+            out.append((_name(a, CHAIN_TABLE), _name(a, CHAIN_NAME)))
+    return out
+
+
+def _outputs(exprs):
+    """The devices a rule's ``fwd``/``dup`` send to: the interface index an ``immediate``
+    loaded into the register they read (host order), as its name here, or the index as text
+    when no interface has it any more (as ``nft`` shows it)."""
+    regs, out = {}, []
+    for name, data in exprs:
+        if name == b"immediate" and IMMEDIATE_DREG in data:
+            value = attrs(data.get(IMMEDIATE_DATA, b"")).get(DATA_VALUE)
+            if value is not None and len(value) == 4:
+                regs[data[IMMEDIATE_DREG]] = struct.unpack("=I", value)[0]
+        elif name in (b"fwd", b"dup"):
+            reg = data.get(FWD_SREG_DEV if name == b"fwd" else DUP_SREG_DEV)
+            if reg in regs:
+                try:
+                    out.append(socket.if_indextoname(regs[reg]))
+                except OSError:
+                    out.append(str(regs[reg]))
+    return out
+
+
+def rules(family, table=None):
+    """Every rule of ``table`` (None: of the whole family) in dump order (chain by chain, as
+    ``nft list table`` shows them), from one NFT_MSG_GETRULE dump (asked again once when a
+    change interrupted it): [{"table", "chain", "handle", "comment" (or None), "counter":
+    (packets, bytes) of its last counter expression, or None, "outputs": the devices it
+    sends to}]. An absent table has none. Raises Unusable."""
+    msgs = _dump(GETRULE, family, attr_str(RULE_TABLE, table) if table else b"")
     out = []
     for kind, payload in msgs:
         if kind != NEWRULE:
             raise Unusable(f"a message of type {kind:#x} in a rule dump")
         a = attrs(payload)
-        if a.get(RULE_TABLE, b"").rstrip(b"\0").decode(errors="replace") != table:
+        in_table = _name(a, RULE_TABLE)
+        if table and in_table != table:
             continue                            # a kernel without the dump's table filter
         try:
-            counter = None
+            counter, exprs = None, []
             for _, elem in attr_list(a.get(RULE_EXPRESSIONS, b"")):
                 e = attrs(elem)
-                if e.get(EXPR_NAME, b"").rstrip(b"\0") == b"counter":
-                    c = attrs(e.get(EXPR_DATA, b""))
-                    counter = (struct.unpack(">Q", c[COUNTER_PACKETS])[0],
-                               struct.unpack(">Q", c[COUNTER_BYTES])[0])
-            out.append({"chain": a.get(RULE_CHAIN, b"").rstrip(b"\0").decode(errors="replace"),
+                name, data = e.get(EXPR_NAME, b"").rstrip(b"\0"), attrs(e.get(EXPR_DATA, b""))
+                exprs.append((name, data))
+                if name == b"counter":
+                    counter = (struct.unpack(">Q", data[COUNTER_PACKETS])[0],
+                               struct.unpack(">Q", data[COUNTER_BYTES])[0])
+            out.append({"table": in_table, "chain": _name(a, RULE_CHAIN),
                         "handle": struct.unpack(">Q", a[RULE_HANDLE])[0],
                         "comment": _comment(a.get(RULE_USERDATA, b"")),
-                        "counter": counter})
+                        "counter": counter, "outputs": _outputs(exprs)})
         except (KeyError, struct.error) as e:
-            raise Unusable(f"a rule of {table} the kernel described oddly: {e!r}") from e
+            raise Unusable(f"a rule of {in_table} the kernel described oddly: {e!r}") from e
     return out

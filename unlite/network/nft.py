@@ -217,40 +217,46 @@ class NftSwitch(Switch):
         return out
 
     def snapshot(self):
-        """Every netdev table at once (one exec for a restart's many ``verify`` calls):
-        {table name: [its objects]}."""
+        """Every netdev table at once, for a restart's many ``verify`` calls: three nfnetlink
+        dumps of the family (tables, chains, rules), not one ``nft`` exec that prints them
+        all as JSON (that one is the fallback): {table: {chain: [(rule id, [outputs])]}}."""
+        try:
+            out = {t: {} for t in nfnl.tables("netdev")}
+            for t, c in nfnl.chains("netdev"):
+                out.setdefault(t, {})[c] = []
+            for r in nfnl.rules("netdev"):
+                rules = out.get(r["table"], {}).get(r["chain"])
+                if rules is not None:
+                    rules.append((r["comment"], r["outputs"]))
+            return out
+        except nfnl.Unusable as e:
+            log.debug("nfnetlink: %s; listing the ruleset with nft", e)
         try:
             objs = sh.nft_json("list", "ruleset", "netdev")
         except sh.CommandError:
             return None
-        out = {}
+        by_table = {}
         for o in objs:
             body = next(iter(o.values()), None)
             if isinstance(body, dict):
                 name = body.get("name") if "table" in o else body.get("table")
-                out.setdefault(name, []).append(o)
-        return out
+                by_table.setdefault(name, []).append(o)
+        return {t: _shape(objs) for t, objs in by_table.items()}
 
     def verify(self, graph_id, state, snapshot=None):
         """The graph's table holds one chain per device of ``state`` and, in each, the rules
-        of ``state`` in order (told apart by their comments: the rule ids)."""
+        of ``state`` in order (told apart by their comments: the rule ids) sending to the
+        devices they name."""
         t = table_name(graph_id)
         if snapshot is not None:
-            objs = snapshot.get(t, [])
+            chains = snapshot.get(t)
         else:
             try:
-                objs = sh.nft_json("list", "table", "netdev", t)
+                chains = _shape(sh.nft_json("list", "table", "netdev", t))
             except sh.CommandError:
-                objs = []
-        if not any("table" in o for o in objs):
+                chains = None
+        if chains is None:
             return f"its nft table {t} is gone"
-        chains = {o["chain"]["name"]: [] for o in objs if "chain" in o}
-        for o in objs:
-            r = o.get("rule")
-            if r and r.get("chain") in chains:          # (id, output devices)
-                chains[r["chain"]].append((r.get("comment"), [
-                    str(e[k]["dev"]) for e in r.get("expr", []) for k in ("dup", "fwd")
-                    if k in e]))
         # an output device deleted (and maybe made again) shows as its old ifindex
         want = {chain_name(dev): [(_COMMENT.search(t).group(1), _OUTPUT.findall(t))
                                   for t in rules]
@@ -267,3 +273,18 @@ class NftSwitch(Switch):
         """Names of unlite's tables present in the kernel (leak checks, reconcile)."""
         return sorted(o["table"]["name"] for o in sh.nft_json("list", "tables", "netdev")
                       if "table" in o and o["table"]["name"].startswith("ul_"))
+
+
+def _shape(objs):
+    """``nft -j`` objects of one table as ``snapshot`` shapes it: {chain: [(rule id,
+    [outputs])]}, or None when the table is not among them."""
+    if not any("table" in o for o in objs):
+        return None
+    chains = {o["chain"]["name"]: [] for o in objs if "chain" in o}
+    for o in objs:
+        r = o.get("rule")
+        if r and r.get("chain") in chains:
+            chains[r["chain"]].append((r.get("comment"), [     # (nft 1.0.6 prints a dup's
+                str(e[k].get("dev", e[k].get("addr")))            # device as its "addr")
+                for e in r.get("expr", []) for k in ("dup", "fwd") if k in e]))
+    return chains
