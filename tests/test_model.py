@@ -506,10 +506,11 @@ def test_port_values_are_normalised():
                    ("VNFs/0/ports/1/unify-ip", "10.0.0.1/255.255.255.0"),
                    ("VNFs/0/ports/1/trusted", "false"),
                    ("VNFs/0/ports/0/trusted", "true"),
+                   ("VNFs/0/ports/0/mac", "02:00:00:00:00:02"),
                    ("VNFs/0/ports/0/unify-ip", "2001:DB8::1/64"))
     p0, p1 = g.vnf("fw").ports
     assert (p1.mac, p1.ip, p1.trusted) == ("0a:bb:cc:dd:ee:ff", "10.0.0.1/24", False)
-    assert (p0.ip, p0.trusted, p0.mac) == ("2001:db8::1/64", True, None)
+    assert (p0.ip, p0.trusted, p0.mac) == ("2001:db8::1/64", True, "02:00:00:00:00:02")
 
 
 def test_duplicate_vnf_ids_and_ports_in_several_vnfs():

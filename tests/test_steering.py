@@ -56,16 +56,17 @@ while time.monotonic() < end:
     if etype == 0x8100:                      # tag still in the bytes (no offload)
         tci = struct.unpack("!H", data[14:16])[0] & 0xFFF
         etype = struct.unpack("!H", data[16:18])[0]
-    print(f"got vlan={tci} etype=0x{etype:04x}", flush=True)
+    print(f"got vlan={tci} etype=0x{etype:04x} src={data[6:12].hex(':')}", flush=True)
     sys.exit(0)
 print("nothing", flush=True)
 sys.exit(1)
 """
 
 
-def frame_through(gw, src_host, vlan, dst_host, marker, wait=2.0):
+def frame_through(gw, src_host, vlan, dst_host, marker, wait=2.0, src=False):
     """Send a frame (tagged ``vlan`` or untagged when 0) from ``src_host``'s eth0; return
-    (vlan, ethertype) as ``dst_host`` received it, or None."""
+    (vlan, ethertype) as ``dst_host`` received it (with ``src``: and its source MAC), or
+    None."""
     rx = subprocess.Popen(["ip", "netns", "exec", gw.hosts[dst_host], sys.executable, "-c",
                            FRAMES, "recv", "eth0", "0", marker, str(wait)],
                           stdout=subprocess.PIPE, text=True)
@@ -79,8 +80,9 @@ def frame_through(gw, src_host, vlan, dst_host, marker, wait=2.0):
         rx.wait()
     if not out.startswith("got"):
         return None
-    v, e = out.split()[1:3]
-    return (None if v == "vlan=None" else int(v.split("=")[1]), int(e.split("=")[1], 16))
+    v, e, mac = out.split()[1:4]
+    got = (None if v == "vlan=None" else int(v.split("=")[1]), int(e.split("=")[1], 16))
+    return (*got, mac.split("=")[1]) if src else got
 
 
 def _vlan_graph(gid="v", vid="25", wan="eth1"):
@@ -391,3 +393,35 @@ def test_several_outputs_copy_to_each(gateway, daemon):
             rx.wait()
     assert all(o.startswith("got") for o in outs), outs
     assert frame_through(gw, 2, 0, 0, "nope", wait=1) is None     # eth2 → nothing steered
+
+
+def test_a_trusted_port_sets_the_source_mac_of_what_the_nf_sends(gateway, daemon):
+    """The UN's trusted port: whatever the NF sends from it (here a bridge NF forwarding
+    the LAN host's frames) reaches the WAN with the port's own MAC as source; the other
+    way, and from an untrusted port, frames keep theirs. tc needs act_pedit (a router's
+    kernel has it; ``make test-kernel``), else the graph is refused saying so."""
+    gw, d = gateway, daemon
+    trusted = "02:aa:bb:cc:dd:01"
+    g = bridge_graph("t")
+    g["forwarding-graph"]["VNFs"][0]["ports"][1].update(trusted=True, mac=trusted)
+    if gw.backend == "tc" and not netlab.kernel_has("pedit"):
+        with pytest.raises(netlab.ApiError) as e:
+            d.api("PUT", "/NF-FG/t", g)
+        assert e.value.status == 422 and "act_pedit" in e.value.body["error"], e.value.body
+        assert e.value.body["path"] == "$.forwarding-graph.big-switch.flow-rules[2]" \
+            ".match.port_in"
+        assert netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True) == netlab.EMPTY
+        assert d.api("GET", "/capabilities")[1]["infrastructure"]["steering"][
+            "trusted-ports"] is False
+        netlab.need_kernel("pedit")
+    assert d.api("PUT", "/NF-FG/t", g)[0] == 201
+    lan_mac = netlab.sh("ip", "-n", gw.hosts[0], "-j", "link", "show", "eth0").stdout
+    lan_mac = json.loads(lan_mac)[0]["address"]
+    wan_mac = json.loads(netlab.sh("ip", "-n", gw.hosts[1], "-j", "link", "show",
+                                   "eth0").stdout)[0]["address"]
+    assert frame_through(gw, 0, 0, 1, "out", src=True) == (None, ETH_TYPE, trusted)
+    assert frame_through(gw, 1, 0, 0, "back", src=True) == (None, ETH_TYPE, wan_mac)
+    assert lan_mac != trusted
+    assert d.api("GET", "/capabilities")[1]["infrastructure"]["steering"][
+        "trusted-ports"] is True
+    assert d.api("DELETE", "/NF-FG/t")[0] == 204

@@ -39,15 +39,23 @@ def test_empty_strings_are_absent_as_the_un_reads_them():
     assert e.value.path == "$.forwarding-graph.VNFs[0].name"
 
 
-def test_an_untrusted_port_is_said_not_silently_ignored():
+def test_a_trusted_port_rewrites_the_source_mac_of_what_enters_from_it():
+    """As the UN's match parser: every rule whose port_in is a trusted NF port gets the
+    port's own MAC as the source it sets; an untrusted or unmarked port, none; a trusted
+    port without a MAC is refused (as the UN refuses it), at its ``trusted``."""
     g = bridge_graph("t")
-    g["forwarding-graph"]["VNFs"][0]["ports"][0]["trusted"] = "false"
-    g["forwarding-graph"]["VNFs"][0]["ports"][1]["trusted"] = True
-    w = parse_graph(g, "t").warnings
-    assert [x for x in w if "untrusted" in x] == [
-        "port 'inout:0' at $.forwarding-graph.VNFs[0].ports[0] is untrusted: this node does "
-        "not rewrite the source MAC of its traffic as the Universal Node does; treat it as "
-        "trusted"]
+    ports = g["forwarding-graph"]["VNFs"][0]["ports"]
+    ports[0]["trusted"] = "false"
+    ports[1].update(trusted=True, mac="02:AA:00:00:00:01")
+    graph = parse_graph(g, "t")
+    rewrite = {r.id: r.set_src_mac for r in graph.rules}
+    assert rewrite == {"r0": None, "r1": None, "r2": "02:aa:00:00:00:01", "r3": None}
+    assert not [x for x in graph.warnings if "trust" in x]
+    del ports[1]["mac"]
+    with pytest.raises(ModelError) as e:
+        parse_graph(g, "t")
+    assert e.value.path == "$.forwarding-graph.VNFs[0].ports[1].trusted"
+    assert "has no 'mac'" in e.value.message
 
 
 def test_gre_secure_is_the_uns_key_and_safe_is_read_as_it():

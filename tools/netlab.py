@@ -128,6 +128,8 @@ _PROBES = {
                                   "action drop")],
     "act_vlan": [VETH, CLSACT, ("tc", "filter add dev pa ingress protocol all u32 match u32 0 0 "
                                       "action vlan push id 5")],
+    "pedit": [VETH, CLSACT, ("tc", "filter add dev pa ingress protocol all u32 match u32 0 0 "
+                                   "action pedit ex munge eth src set 02:00:00:00:00:01")],
     "vlan": [VETH, ("ip", "link add link pa name pa.5 type vlan id 5")],
     "gretap": [("ip", "link add name pg type gretap local 192.0.2.1 remote 192.0.2.2 key 1")],
     "xfrm": [("ip", "xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x100 mode "

@@ -86,7 +86,9 @@ PORT = _obj(("id",), id=_str(pattern=PORT_ID, description="e.g. inout:0 (templat
                                                           "index)"),
             name=_str(True, maxLength=256), mac=_str(True, pattern=f"^$|{MAC}"),
             unify__ip=_str(True, description="address/prefix of the port, e.g. 10.0.0.1/24"),
-            trusted={"description": "true or false"})
+            trusted={"description": "true or false; true (the UN's trusted port): what the NF "
+                                    "sends from this port leaves with the port's mac as its "
+                                    "source (a mac is then required)"})
 VNF = _obj(("id", "name"), id=_str(pattern=ID),
            name=_str(pattern=ID, description="the function (e.g. firewall, nat); the node "
                                              "picks an implementation (GET /capabilities)"),

@@ -132,6 +132,9 @@ class Rule:
     match: Match
     actions: tuple[Action, ...]
     path: str = field(default="", compare=False)
+    # the UN's trusted port: what enters the switch from it leaves with the port's own MAC
+    # as its source (a set-field before the outputs; not an action of the document)
+    set_src_mac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -431,9 +434,10 @@ def _port(w: list, value, path: str, seen: dict) -> Port:
     trusted, tpath = o.get("trusted")
     o.done()
     trusted = None if trusted is None else _bool(trusted, tpath)
-    if trusted is False:                # said, not silently dropped (issue 18, item 2)
-        w.append(f"port {_show(pid)} at {path} is untrusted: this node does not rewrite the "
-                 "source MAC of its traffic as the Universal Node does; treat it as trusted")
+    if trusted and mac is None:         # as the UN refuses it: nothing to rewrite to
+        raise ModelError(f"port {_show(pid)} is trusted but has no 'mac': the source MAC of "
+                         "what the NF sends from a trusted port is rewritten to the port's "
+                         "own address, so it needs one", tpath)
     return Port(pid, None if name is None else _text(name, npath),
                 None if mac is None else _mac(mac, mpath, unicast=True),
                 None if ip is None else _ip_iface(ip, ipath), trusted, path)
@@ -713,7 +717,9 @@ def _rule(w: list, value, path: str, vnfs: dict, endpoints: dict, seen: dict) ->
     if not any(a.kind == "output" for a in actions):
         raise ModelError("a rule needs an output_to_port action", apath)
     o.done()
-    return Rule(rid, prio, match, actions, path)
+    pin = match.port_in
+    port = vnfs[pin.id].port(pin.port) if pin.kind == "vnf" else None
+    return Rule(rid, prio, match, actions, path, port.mac if port and port.trusted else None)
 
 
 # ---------------------------------------------------------------- documents

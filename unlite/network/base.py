@@ -54,6 +54,8 @@ class Switch:
     unsupported_fields: dict[str, str] = {}
     supported_actions: tuple[str, ...] = ("output",)
     action_refusal = "this datapath cannot push or pop VLAN tags"
+    rewrites_mac = True         # can set a frame's source MAC (the UN's trusted ports)
+    rewrite_refusal = ""
     tunnel_ports = False        # makes gre-tunnel ports itself (else: a kernel gretap device)
     kernel_gretap = False       # its gre-tunnel end-points need the kernel's gretap devices
     gretap_refusal = "{why}"    # the refusal when this kernel has none
@@ -99,6 +101,7 @@ class Switch:
         return {"name": self.name, "endpoint-types": list(self.endpoint_types),
                 "refused-endpoint-types": dict(self.endpoint_refusals),
                 "actions": list(self.supported_actions),
+                "trusted-ports": self.rewrites_mac,     # source MAC rewritten to the port's
                 "unsupported-match-fields": dict(self.unsupported_fields)}
 
     def check(self, graph):
@@ -123,6 +126,11 @@ class Switch:
                     raise SteeringError(f"action '{act.kind}' is not supported by the "
                                         f"'{self.name}' backend: {self.action_refusal}",
                                         f"{rule.path}.actions[{i}]")
+            if rule.set_src_mac and not self.rewrites_mac:
+                raise SteeringError(f"rule '{rule.id}' comes from a trusted port, whose source "
+                                    "MAC is rewritten to the port's own, which the "
+                                    f"'{self.name}' backend cannot do here: "
+                                    f"{self.rewrite_refusal}", f"{rule.path}.match.port_in")
             self.rule_text(rule, _AnyAttach())
 
     def rule_text(self, rule, attach):  # pragma: no cover - abstract

@@ -139,6 +139,8 @@ class NftSwitch(Switch):
                 ex.append(f"arp {sel} {val}")
         outs = [a.dev for a in outputs(rule, attach)]
         acts = [f'dup to "{d}"' for d in outs[:-1]] + [f'fwd to "{outs[-1]}"']
+        if rule.set_src_mac:                    # the UN's trusted port
+            ex.append(f"ether saddr set {rule.set_src_mac}")
         return " ".join(ex + ["counter"] + acts + [f'comment "{rule.id}"'])
 
     def compile(self, graph, attach):

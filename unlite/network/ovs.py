@@ -187,7 +187,7 @@ class OvsSwitch(Switch):
         if ("ipv6_nd_target" in f or "ipv6_nd_sll" in f or "ipv6_nd_tll" in f) \
                 and "icmpv6_type" not in f:
             raise SteeringError("ipv6_nd_* fields need icmpv6_type 135 or 136", path)
-        acts = []
+        acts = [f"mod_dl_src:{rule.set_src_mac}"] if rule.set_src_mac else []  # trusted port
         tagged = src.vlan is not None          # the packet as it stands when actions run
         if tagged:
             acts.append("pop_vlan")

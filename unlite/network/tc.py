@@ -119,6 +119,7 @@ class TcSwitch(Switch):
                                        **({} if self.vlan_action else self.no_act_vlan)}
             if self.vlan_action:     # flower sees the tag; act_vlan pushes and pops it
                 self.supported_actions = ("output", "push_vlan", "pop_vlan")
+        self.rewrites_mac = type(self).pedit_found
         if "pop_vlan" not in self.supported_actions:
             self.action_refusal = ("pushing and popping VLAN tags needs the flower classifier "
                                    "and tc's vlan action (act_vlan)")
@@ -126,6 +127,9 @@ class TcSwitch(Switch):
     classifier_found = "u32"
     drop_found = "sink"
     vlan_action_found = False
+    pedit_found = False
+    rewrite_refusal = "setting a source MAC needs tc's pedit action (act_pedit, kmod-sched), " \
+        "absent here"
 
     @classmethod
     def probe(cls):
@@ -160,6 +164,14 @@ class TcSwitch(Switch):
                 cls.vlan_action_found = True
             except sh.CommandError:
                 cls.vlan_action_found = False
+            try:
+                sh.run(["tc", "filter", "add", "dev", a, "ingress", "pref", "5", "protocol",
+                        "all", "u32", "match", "u32", "0", "0", "action", "pedit", "ex",
+                        "munge", "eth", "src", "set", "02:00:00:00:00:01", "pipe",
+                        *act.split()], timeout=5)
+                cls.pedit_found = True
+            except sh.CommandError:
+                cls.pedit_found = False
             return True, f"clsact + {cls.classifier_found} + mirred ({cls._drop_text()})"
         except sh.CommandError as e:
             return False, f"tc: {e.stderr or e}"
@@ -213,6 +225,8 @@ class TcSwitch(Switch):
         a ``mirred mirror`` per output but the last, which is a ``redirect``."""
         last = len(outputs(rule, attach))
         out, n = [], 0
+        if rule.set_src_mac:                    # the UN's trusted port (act_pedit)
+            out.append(f"action pedit ex munge eth src set {rule.set_src_mac} pipe")
         for a in rule.actions:
             if a.kind == "push_vlan":
                 out.append(f"action vlan push id {a.vlan}")
