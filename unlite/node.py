@@ -430,10 +430,9 @@ class Node:
             # while still steered: an NF's goodbye (an IPsec client's IKE DELETE) gets out;
             # in parallel: the graph waits for its slowest; without the node lock: a hanging
             # script holds up this graph only
-            s.add("stop", lambda: self._unlocked(gid, self.compute.stop_all, insts,
-                                                 self.STOP_DEADLINE))
+            s.add("stop", lambda: self._unlocked(gid, self.compute.stop_all, insts))
             if _forwards(d):
-                s.add("control", lambda: self._forward(drop=gid))
+                s.add("control", lambda: self._unforward(gid))
 
             def unsteer():          # while the kernel frees the namespaces' veths
                 self.switch.remove(gid, d.chains)
@@ -449,6 +448,12 @@ class Node:
                                                             "status": "absent"}))
         s.then("disown", lambda: self.store.owners.delete(gid))
         s.run()
+
+    def _unforward(self, gid):
+        try:
+            self._forward(drop=gid)
+        except sh.CommandError as e:        # its NFs go anyway: the forwards lead nowhere
+            log.error("graph %s: could not remove its control ports: %s", gid, e)
 
     # -- a graph's scripts without the node lock --------------------------------------------------
     def _settle(self, gid):
@@ -580,7 +585,16 @@ class Node:
             else:
                 switch.remove(gid, new.chains)
 
-        forwarding = bool(_forwards(new) or (old and _forwards(old)))
+        forwarded = []
+
+        def forward():          # unify-control: its addresses exist once the instances do
+            if _forwards(new) or (old and _forwards(old)):
+                forwarded.append(gid)
+                self._forward(new)
+
+        def unforward():
+            if forwarded:
+                self._forward()
 
         def start():
             for inst in p.fresh:
@@ -619,10 +633,8 @@ class Node:
         # steer, then start: a start script can already talk through its graph (a VPN
         # client reaching its server, a DHCP client its server)
         s.add("steer", lambda: switch.apply(gid, old_chains, new.chains), unsteer,
-              partial=False, point=None if forwarding else "deploy:steered")
-        if forwarding:          # unify-control: its addresses exist once the instances do
-            s.add("control", lambda: self._forward(new), lambda: self._forward(),
-                  point="deploy:steered")
+              partial=False)
+        s.add("control", forward, unforward, point="deploy:steered")
         s.add("start", start)
         s.add("update", update, untell)
         if store:
