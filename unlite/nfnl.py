@@ -204,7 +204,6 @@ def _dump(kind, family, attrs_=b""):
             if e.errno == errno.ENOENT:
                 return []
             raise
-    return []
 
 
 def _name(a, kind):

@@ -461,6 +461,12 @@ class Node:
         while gid in self._busy:
             self._quiet.wait()
 
+    def _wait_quiet(self, until):
+        """(With the node lock) wait until no graph's scripts run unlocked, or ``until``
+        (a ``time.monotonic()``) has passed."""
+        while self._busy and (left := until - time.monotonic()) > 0:
+            self._quiet.wait(left)
+
     def _unlocked(self, gid, fn, *args):
         """(With the node lock) run ``fn`` without it, graph ``gid`` marked busy: changes of
         other graphs go on meanwhile; one of this graph, a shutdown and the world check wait
@@ -1009,8 +1015,7 @@ class Node:
         with self.lock:
             self.compute.stop_all([i for g, d in self.graphs.items() if g not in self._busy
                                    for i in d.instances.values()], self.STOP_DEADLINE)
-            while self._busy and time.monotonic() - t0 < self.STOP_DEADLINE:
-                self._quiet.wait(self.STOP_DEADLINE - (time.monotonic() - t0))
+            self._wait_quiet(t0 + self.STOP_DEADLINE)
             for gid, d in list(self.graphs.items()):
                 if gid in self._busy:           # still stopping past the deadline: its own
                     continue                    # delete frees it
@@ -1026,9 +1031,7 @@ class Node:
         """Leave everything running for the next start to adopt: wait for a change under way
         to end (its records are then complete) and touch nothing."""
         with self.lock:
-            t0 = time.monotonic()
-            while self._busy and time.monotonic() - t0 < self.STOP_DEADLINE:
-                self._quiet.wait(self.STOP_DEADLINE - (time.monotonic() - t0))
+            self._wait_quiet(time.monotonic() + self.STOP_DEADLINE)
             sh.hand_over_outputs()      # NF daemons printing into our pipes: to a cat each
             log.info("leaving %d graphs running for the next start", len(self.graphs))
 
