@@ -189,3 +189,60 @@ def test_a_hanging_stop_script_holds_up_its_own_graph_only(gateway, make_daemon,
     assert d.api("DELETE", "/NF-FG/a")[0] == 204
     assert netlab.unlite_objects(gateway.ns, graphs_only=True)["netns"] == []
     _term(d)
+
+
+@nft_only
+def test_a_hanging_start_script_holds_up_its_own_graph_only(gateway, make_daemon, nnf_repo):
+    """Graph A's start script hangs (killed at its 4 s timeout): while A's PUT waits for it,
+    graph B is deployed, changed and deleted at once; B cannot take the interface A's
+    pending graph holds (409, as if A ran); a DELETE of A waits for A's PUT to end, which
+    fails and leaves nothing of A."""
+    import threading
+    nnf_repo("hang", {"start": "sleep 60"}, timeout=4)
+    repo = nnf_repo("quick", {"start": "true"})
+    d = make_daemon(repo)
+
+    def graph(gid, nf, ifname=None):
+        eps = [{"id": "lan", "type": "interface", "interface": {"if-name": ifname}}] \
+            if ifname else []
+        return {"forwarding-graph": {"id": gid, "VNFs": [{"id": "nf1", "name": nf,
+                                                          "ports": []}],
+                                     "end-points": eps, "big-switch": {"flow-rules": []}}}
+    done = {}
+
+    def call(*args):                # (status, body) of an error answer too
+        try:
+            return d.api(*args)
+        except netlab.ApiError as e:
+            return e.status, e.body
+
+    def put_a():
+        code, body = call("PUT", "/NF-FG/a", graph("a", "hang", "eth0"))
+        done["a"], done["a-body"], done["a-at"] = code, body, time.monotonic()
+    t = threading.Thread(target=put_a)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.5)                                 # A's start script runs now
+    code, body = call("PUT", "/NF-FG/b", graph("b", "quick", "eth0"))
+    assert code == 409 and "already used by graph 'a'" in body["error"], (code, body)
+    assert d.api("PUT", "/NF-FG/b", graph("b", "quick", "eth1"))[0] == 201
+    assert d.api("GET", "/NF-FG/status/b")[1]["status"] == "complete"
+    b2 = graph("b", "quick", "eth1")
+    b2["forwarding-graph"]["VNFs"].append({"id": "nf2", "name": "quick", "ports": []})
+    assert d.api("PUT", "/NF-FG/b", b2)[0] == 201
+    st = d.api("GET", "/NF-FG/status/a")[1]
+    assert st["status"] in ("deploying", "running"), st     # A's first deploy, under way
+    assert d.api("DELETE", "/NF-FG/b")[0] == 204
+    b_took = time.monotonic() - t0
+    assert "a" not in done and b_took < 3.5, \
+        f"graph b's changes took {b_took:.1f} s: they waited for graph a's start script"
+    # a delete of A waits for its PUT, which failed at the start script's timeout
+    code, _ = call("DELETE", "/NF-FG/a")
+    t.join()
+    assert done["a"] == 422 and done["a-at"] - t0 > 3.5, done
+    assert done["a-body"]["fault"] == "FailureOnStart", done
+    assert code == 404, code                        # nothing of A was left to delete
+    assert netlab.unlite_objects(gateway.ns, graphs_only=True)["netns"] == []
+    assert d.api("PUT", "/NF-FG/b", graph("b", "quick", "eth0"))[0] == 201   # eth0 free
+    assert d.api("DELETE", "/NF-FG/b")[0] == 204
+    _term(d)

@@ -19,7 +19,10 @@ Any failure before the commit point puts the old rules back, undoes what 2 made 
 the previous version running. A delete stops the NFs while they are still steered (their
 stop scripts in parallel), deletes their namespaces in one batch, removes the rules while
 the kernel frees the veths, and returns once netlink says they are gone.
-Mutations are serialised by one lock; reads never take it. Each graph's last change (put or
+Mutations are serialised by one lock; reads never take it. A graph's NF scripts (start,
+update, stop) run without it, the graph marked busy: other graphs' changes go on meanwhile, and
+check their end-points, veths and control ports against the change under way (``_pending``)
+as if it ran; a change of the same graph waits (``_settle``). Each graph's last change (put or
 delete: queued, running, done or failed, with the error and its path) is in ``changes``, shown
 by ``status`` and ``summaries`` and told as events (deploying/updating/deleting, then
 created/updated/deleted/failed); ``runner`` lets a caller stop waiting for a long change.
@@ -102,6 +105,8 @@ class Node:
         self.lock = threading.Lock()
         self._quiet = threading.Condition(self.lock)    # a graph's unlocked scripts ended
         self._busy: set[str] = set()        # graphs whose scripts run without the lock
+        self._pending: dict[str, Deployed] = {}     # changes under way: the graph as it will
+                                                    # run (its devices and ports exist already)
         self.graphs: dict[str, Deployed] = {}
         self.failed: dict[str, dict] = {}   # graphs stored but not running (after a restart)
         self.set_aside: list[str] = []      # unreadable state files renamed at start
@@ -596,10 +601,11 @@ class Node:
         def forward():          # unify-control: its addresses exist once the instances do
             if _forwards(new) or (old and _forwards(old)):
                 forwarded.append(gid)
-                self._forward(new)
+                self._forward()
 
         def unforward():
             if forwarded:
+                self._pending.pop(gid, None)        # the running version's forwards back
                 self._forward()
 
         def start():
@@ -612,6 +618,14 @@ class Node:
                 told.append(k)
                 compute.update(inst, added, removed)
 
+        # the NFs' scripts without the node lock (a hanging one holds up this graph only),
+        # unless a single instance shared with other graphs is among them
+        alone = not any(i.shared for i in p.fresh) and not any(
+            i.shared for i, _, _ in hot.values())
+
+        def unlocked(fn):
+            return (lambda: self._unlocked(gid, fn)) if alone else fn
+
         def untell():                                   # the NF learnt of ports that go
             for k in told:
                 try:
@@ -621,6 +635,7 @@ class Node:
 
         def adopt():
             self.graphs[gid] = new
+            self._pending.pop(gid, None)
 
         def free():
             for _, _, removed in hot.values():
@@ -629,6 +644,9 @@ class Node:
             endpoints.delete(p.gone_links)
 
         s = Steps(f"graph {gid}")
+        # what other changes check against while this one's scripts run without the lock
+        s.add("pending", lambda: self._pending.__setitem__(gid, new),
+              lambda: self._pending.pop(gid, None))
         s.add("record", record, unrecord, partial=False, point="deploy:recorded")
         s.add("devices", lambda: endpoints.create(
             p.fresh_links, kernel_tunnels=not switch.tunnel_ports),
@@ -641,8 +659,8 @@ class Node:
         s.add("steer", lambda: switch.apply(gid, old_chains, new.chains), unsteer,
               partial=False)
         s.add("control", forward, unforward, point="deploy:steered")
-        s.add("start", start)
-        s.add("update", update, untell)
+        s.add("start", unlocked(start))
+        s.add("update", unlocked(update) if hot else update, untell)
         if store:
             s.commit("store", lambda: self.store.desired.put(gid, p.graph.doc))
         s.then("adopt", adopt)
@@ -651,10 +669,15 @@ class Node:
                point="deploy:stored")
         return s
 
+    def _every(self):
+        """(gid, Deployed) of every graph that holds kernel objects: the running ones and
+        the changes under way (a graph being updated: both its versions)."""
+        return [*self.graphs.items(), *self._pending.items()]
+
     def _check_control(self, graph, old, tenant=None):
         """unify-control host ports: free on this node (no other graph's, no listening
         socket's), and a way to forward them (nft)."""
-        held = {h: gid for gid, d in self.graphs.items() if gid != graph.id
+        held = {h: gid for gid, d in self._every() if gid != graph.id
                 for h, _, _, _ in _forwards(d)}
         mine = {h for h, _, _, _ in _forwards(old)} if old else set()
         for v in graph.vnfs:
@@ -669,13 +692,11 @@ class Node:
                     raise NodeError(f"host TCP port {c.host_port} is in use on this node "
                                     "(a socket listens on it)", path, 409)
 
-    def _forward(self, pending=None, drop=None):
+    def _forward(self, drop=None):
         """Rewrite the node's unify-control forwards: every running graph's but ``drop``'s
-        (a graph being deleted), with ``pending`` (a graph being deployed) in place of its
-        running version."""
-        graphs = {gid: d for gid, d in self.graphs.items() if gid != drop}
-        if pending is not None:
-            graphs[pending.graph.id] = pending
+        (a graph being deleted), a change under way's new version in place of its running
+        one."""
+        graphs = {gid: d for gid, d in {**self.graphs, **self._pending}.items() if gid != drop}
         control.apply([(*f, self._control_addresses(gid, f[0]))
                        for gid, d in graphs.items() for f in _forwards(d)])
 
@@ -698,7 +719,7 @@ class Node:
         compared by ifindex: one interface has one index whatever name a graph gives it (an
         altname, ``ip link property add``). A veth whose other end is unlite's (an NF's port
         the NF moved into the node's namespace) is that NF's, not an end-point (409)."""
-        ours = {p.host: gid for gid, d in self.graphs.items() for i in d.instances.values()
+        ours = {p.host: gid for gid, d in self._every() for i in d.instances.values()
                 for p in i.ports}
         known = {}
 
@@ -708,7 +729,7 @@ class Node:
                 known[name] = info["index"] if info else name
             return known[name]
         held = [(index(ep.ifname), ep.params.get("vlan-id"), gid, ep.id)
-                for gid, d in self.graphs.items() if gid != graph.id
+                for gid, d in self._every() if gid != graph.id
                 for ep in d.graph.endpoints if ep.ifname]
         mine = []
         for ep in graph.endpoints:
