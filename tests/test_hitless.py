@@ -177,10 +177,11 @@ def test_restarts_cut_no_traffic_and_keep_the_nfs(gateway, make_daemon, nnf_repo
     assert netlab.unlite_objects(gw.ns, gw.ovs, graphs_only=True)["netns"] == []
 
 
-@pytest.mark.parametrize("backend", ["nft"], indirect=True)
 def test_what_differs_is_repaired_not_adopted(gateway, make_daemon, nnf_repo):
     """A record the kernel no longer matches (an NF's port deleted while the daemon was
-    down) is not adopted: that graph is rebuilt, the other one is adopted untouched."""
+    down) is not adopted: that graph is repaired by difference — the broken NF made again,
+    its other NF kept running (same namespace, same processes, started once) — and the other
+    graph is adopted untouched."""
     gw = gateway
     for i, a in enumerate(("10.20.0.1/24", "10.20.0.2/24", "10.30.0.1/24", "10.30.0.2/24")):
         gw.addr(i, a)
@@ -193,23 +194,63 @@ def test_what_differs_is_repaired_not_adopted(gateway, make_daemon, nnf_repo):
     d.api("PUT", "/NF-FG/g2", g2)
     st1, st2 = (d.api("GET", f"/NF-FG/status/{g}")[1] for g in ("g1", "g2"))
     _term(d)
-    netlab.sh("ip", "-n", gw.ns, "link", "del", st1["VNFs"][0]["ports"][0]["host-ifname"])
-    ns2 = {v["netns"] for v in st2["VNFs"]}
-    pids2 = sorted(netlab.sh("ip", "netns", "pids", st2["VNFs"][0]["netns"]).stdout.split())
+    nf1, nf2 = st1["VNFs"]
+    netlab.sh("ip", "-n", gw.ns, "link", "del", nf2["ports"][0]["host-ifname"])
+
+    def pids(ns):
+        return sorted(netlab.sh("ip", "netns", "pids", ns).stdout.split())
+    ns2, pids2, pids1 = {v["netns"] for v in st2["VNFs"]}, pids(st2["VNFs"][0]["netns"]), \
+        pids(nf1["netns"])
+    assert pids1, "nf1 (procbridge) runs a process"
     d = d.restarted()
     try:
-        assert gw.ping(0, "10.20.0.2"), "g1 was rebuilt"
+        assert gw.ping(0, "10.20.0.2"), "g1 was repaired"
         assert gw.ping(2, "10.30.0.2")
         new1 = d.api("GET", "/NF-FG/status/g1")[1]
-        assert new1["status"] == "complete"
+        assert new1["status"] == "complete", new1
+        assert [v["netns"] for v in new1["VNFs"]] == [nf1["netns"], nf2["netns"]]
+        assert pids(nf1["netns"]) == pids1, "nf1 was kept running"
+        nf_log = (d.workdir / "run" / "nf" / nf1["netns"] / "log").read_text()
+        assert nf_log.count("/start ") == 1, f"nf1 was started again:\n{nf_log}"
         assert {v["netns"] for v in d.api("GET", "/NF-FG/status/g2")[1]["VNFs"]} == ns2
-        assert sorted(netlab.sh("ip", "netns", "pids",
-                                st2["VNFs"][0]["netns"]).stdout.split()) == pids2
+        assert pids(st2["VNFs"][0]["netns"]) == pids2
         log = d.log()
     finally:
         _stop_all(d)
     assert "graph g2: adopted" in log and "graph g1: not adopted" in log, log
-    assert "port 'inout:0'" in log
+    assert "port 'inout:0'" in log and "repaired by difference (1 of 2 NFs kept)" in log, log
+    assert "graph g1: repaired" in log, log
+
+
+def test_an_nf_that_died_while_the_daemon_was_down_is_made_again_alone(gateway, make_daemon,
+                                                                        nnf_repo):
+    """nf1's process is killed while the daemon is down: at start nf1 is made again (its
+    veths anew, so the graph's rules are put anew: they named the old devices) and traffic
+    passes; nf2 is kept (started once, its namespace the same)."""
+    gw = gateway
+    gw.addr(0, "10.20.0.1/24")
+    gw.addr(1, "10.20.0.2/24")
+    d = make_daemon(_repo(nnf_repo), extra=KEEP)
+    d.api("PUT", "/NF-FG/g1", chain_graph())
+    nf1, nf2 = d.api("GET", "/NF-FG/status/g1")[1]["VNFs"]
+    kept = os.stat(f"/run/netns/{nf2['netns']}").st_ino      # nf2's namespace itself
+    _term(d)
+    for pid in netlab.sh("ip", "netns", "pids", nf1["netns"]).stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    d = d.restarted()
+    try:
+        assert gw.ping(0, "10.20.0.2"), "g1 was repaired"
+        st = d.api("GET", "/NF-FG/status/g1")[1]
+        assert st["status"] == "complete" and [v["state"] for v in st["VNFs"]] == \
+            ["Active", "Active"], st
+        assert netlab.sh("ip", "netns", "pids", nf1["netns"]).stdout.split(), "nf1 runs again"
+        logs = [(d.workdir / "run" / "nf" / v["netns"] / "log").read_text() for v in (nf1, nf2)]
+        assert logs[0].count("/start ") == 1 and logs[1].count("/start ") == 1, logs
+        assert os.stat(f"/run/netns/{nf2['netns']}").st_ino == kept, "nf2 was made again"
+        log = d.log()
+    finally:
+        _stop_all(d)
+    assert "repaired by difference (1 of 2 NFs kept)" in log, log
 
 
 @pytest.mark.parametrize("backend", ["nft"], indirect=True)

@@ -799,15 +799,17 @@ class Node:
         desired = set(self.store.desired.keys())
         adopted = set()
         self._snapshot = self.switch.snapshot()         # the datapath, read once
-        records = {}
+        records, repairs = {}, {}
         resolver = getattr(self.compute, "resolver", None)
         with resolver.once_each() if resolver else contextlib.nullcontext():
-            self._restore_records(desired, adopted, records)
+            self._restore_records(desired, adopted, records, repairs)
         self._snapshot = None
-        self._restore_rest(desired, adopted, t0)
+        self._restore_rest(desired, adopted, repairs, t0)
 
-    def _restore_records(self, desired, adopted, records):
-        """Adopt each runtime record that matches, remove the others (``restore``)."""
+    def _restore_records(self, desired, adopted, records, repairs):
+        """Adopt each runtime record that matches; keep what still runs well of the others
+        that can be repaired (``repairs``: graph id → its salvaged old version); remove the
+        rest (``restore``)."""
         for gid in self.store.runtime.keys():
             try:
                 rec = self.store.runtime.get(gid) or {}
@@ -826,18 +828,83 @@ class Node:
                 adopted.add(gid)
                 log.info("graph %s: adopted as it runs (%d NFs)", gid, len(insts))
                 continue
+            old = self._salvage(gid, rec, insts, links) if gid in desired else None
+            if old is not None:
+                repairs[gid] = old
+                log.info("graph %s: not adopted (%s): repaired by difference (%d of %d NFs "
+                         "kept)", gid, why, len(old.instances), len(insts))
+                continue
             log.info("graph %s: not adopted (%s): removed, deployed anew", gid, why)
-            switch = self.switch if rec.get("backend", self.switch.name) == self.switch.name \
-                else _other_backend(rec["backend"])
-            if switch is not None:
-                switch.remove(gid, rec.get("chains"))
-                if rec.get("chains_next"):
-                    switch.remove(gid, rec["chains_next"])
-            self.compute.teardown(insts)
-            endpoints.delete(links)
-            self.store.runtime.delete(gid)
+            self._remove_record(gid, rec, insts, links)
 
-    def _restore_rest(self, desired, adopted, t0):
+    def _remove_record(self, gid, rec, insts, links):
+        """Remove what a runtime record names (and nothing else), then the record."""
+        switch = self.switch if rec.get("backend", self.switch.name) == self.switch.name \
+            else _other_backend(rec["backend"])
+        if switch is not None:
+            switch.remove(gid, rec.get("chains"))
+            if rec.get("chains_next"):
+                switch.remove(gid, rec["chains_next"])
+        self.compute.teardown(insts)
+        endpoints.delete(links)
+        self.store.runtime.delete(gid)
+
+    def _salvage(self, gid, rec, insts, links) -> Deployed | None:
+        """A record that cannot be adopted whole, as the old version of a change that repairs
+        it (``_repair``): the NFs that still run as recorded are kept (their processes, their
+        state: a firewall's connections, an IPsec client's SAs), the broken ones freed first
+        and made again by the plan. None (touching nothing) when the record is past such
+        repair: a change was under way, another backend's rules, a single instance shared
+        with other graphs, a stored graph that cannot be read."""
+        if rec.get("chains_next") is not None or \
+                rec.get("backend", self.switch.name) != self.switch.name:
+            return None
+        if any(i.shared for i in insts) or len({i.nf for i in insts}) != len(insts):
+            return None
+        try:
+            graph = parse_graph(self.store.desired.get(gid), gid)
+        except (CorruptFile, ModelError):
+            return None
+        broken = [i for i in insts if i.state not in ("Active", "Paused", "Idle")
+                  or self.compute.problem(i)]
+        gone = [ln for ln in links if any(
+            dev and not sh.link_exists(dev) for dev in (ln.dev, ln.peer, ln.bridge))
+            and not (ln.kind == "gre-tunnel" and self.switch.tunnel_ports)]
+        chains = rec.get("chains") or {}
+        # rules that name a device freed here (or gone) would be stale once it is made again
+        # (a new ifindex, a new OVS port number): removed, and the graph's rules put anew
+        if broken or gone or self.switch.verify(gid, chains, self._snapshot):
+            self.switch.remove(gid, chains)
+            chains = {}
+        self.compute.teardown(broken)
+        endpoints.delete(gone)
+        well = [i for i in insts if i not in broken]
+        for i in well:
+            self.compute.adopt(i)
+        old = Deployed(graph, {i.nf: i for i in well}, chains,
+                       {ln.endpoint: ln for ln in links if ln not in gone},
+                       backend=self.switch.name)
+        self.store.runtime.put(gid, old.record())
+        return old
+
+    def _repair(self, gid, doc, old: Deployed):
+        """Make a stored graph run again over what of it still runs (``_salvage``), by the
+        same steps as an update; if that fails, what is left is removed and the graph
+        deployed anew (or failed, saying why)."""
+        try:
+            with self.lock:
+                self._deploy(parse_graph(doc, gid), old, store=False)
+        except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
+            log.error("graph %s could not be repaired (%s): removed, deployed anew", gid,
+                      getattr(e, "message", e))
+            self._remove_record(gid, old.record(), list(old.instances.values()),
+                                list(old.links.values()))
+            return self._redeploy(gid, doc)
+        self.failed.pop(gid, None)
+        log.info("graph %s: repaired", gid)
+        return True
+
+    def _restore_rest(self, desired, adopted, repairs, t0):
         """Single-instance NFs no graph uses, owner records, the graphs not adopted."""
         self.compute.clean_shared()
         for gid in self.store.owners.keys():
@@ -856,13 +923,16 @@ class Node:
                 self._fail(gid, f"its stored graph could not be read ({e.why}): set aside as "
                                 f"{bad}")
                 continue
-            self._redeploy(gid, doc)
+            if gid in repairs:
+                self._repair(gid, doc, repairs[gid])
+            else:
+                self._redeploy(gid, doc)
         if any(_forwards(d) for d in self.graphs.values()):
             self._forward()                 # the adopted graphs' too, in one transaction
         else:
             control.remove()
-        log.info("restored %d graphs in %.1f ms: %d adopted, %d deployed, %d failed",
-                 len(desired), (time.monotonic() - t0) * 1e3, len(adopted),
+        log.info("restored %d graphs in %.1f ms: %d adopted, %d repaired or deployed, "
+                 "%d failed", len(desired), (time.monotonic() - t0) * 1e3, len(adopted),
                  len(self.graphs) - len(adopted), len(self.failed))
 
     def _adopt(self, gid, rec, insts, links):
