@@ -16,28 +16,22 @@ import threading
 import bottle
 
 from . import __version__, httpd, sh
-from .compute.native import ComputeError
-from .compute.package import PackageError
+from .errors import UnliteError
 from .events import sse
-from .changes import Busy
-from .store import StoreError
 from .httpd import MAX_BODY
-from .model import ModelError
-from .network import SteeringError
 from .node import NodeError
 from .tenants import ROOT, Throttled
 
 log = logging.getLogger("unlite.api")
 
-KNOWN = (ModelError, NodeError, ComputeError, SteeringError, PackageError, Busy, StoreError)
+KNOWN = (UnliteError,)      # every layer's errors (unlite/errors.py)
 MAX_WAIT = 60.0             # the longest ``Prefer: wait=N`` honoured (seconds)
 
 
-def describe(e):
+def describe(e: UnliteError):
     """(status, message, path, fault, extra) of a known error: the one error shape of the REST
     API and the ubus object."""
-    return (getattr(e, "status", 400) or 400, getattr(e, "message", None) or str(e),
-            getattr(e, "path", None), getattr(e, "fault", None), getattr(e, "extra", None))
+    return e.describe()
 
 # The dashboard at /ui: a fixed set of files from unlite/ui (no other path is ever opened).
 # graph.js is the drawing core LuCI also loads (as module "unlite.graph": a function body that

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from .errors import UnliteError
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 log = logging.getLogger("unlite.changes")
@@ -111,13 +112,13 @@ class Changes:
         c.status = getattr(error, "status", None) or 500
 
 
-class Busy(Exception):
+class Busy(UnliteError):
     """More changes in flight than the runner takes."""
+    status = 503
 
     def __init__(self, limit):
         super().__init__(f"{limit} changes are already under way on this node: try again "
                          "when one has finished")
-        self.message, self.path, self.status = str(self), None, 503
 
 
 class Runner:
@@ -145,9 +146,7 @@ class Runner:
                     done.set()
                     alone = out.get("left")
             if alone and "error" in out:       # nobody waits: the change record tells it
-                e = out["error"]
-                log.warning("a change finished in the background failed: %s",
-                            getattr(e, "message", None) or e)
+                log.warning("a change finished in the background failed: %s", out["error"])
 
         threading.Thread(target=job, name="change", daemon=True).start()
         done.wait(wait)

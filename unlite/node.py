@@ -50,15 +50,13 @@ from .network import Attach, SteeringError, control, endpoints
 from .network.endpoints import EpLink
 from .steps import Steps
 from .store import CorruptFile, Store, StoreError
+from .errors import UnliteError
 
 log = logging.getLogger("unlite.node")
 
 
-class NodeError(Exception):
-    def __init__(self, message, path=None, status=400, extra=None):
-        super().__init__(message)
-        self.message, self.path, self.status = message, path, status
-        self.extra = extra or {}              # more fields of the error body (a change)
+class NodeError(UnliteError):
+    """A change the node refuses: a conflict, another tenant's, a missing graph or NF."""
 
 
 @dataclass
@@ -402,8 +400,7 @@ class Node:
                 self.store.owners.delete(gid)
             self._publish(gid, "graph", {"id": gid, "event": "failed",
                                          "status": "complete" if old else "absent",
-                                         "error": getattr(e, "message", str(e)),
-                                         "path": getattr(e, "path", None)})
+                                         **_error_of(e)})
             raise
         self.failed.pop(gid, None)
         self._publish(gid, "graph", {"id": gid, "event": "updated" if old else "created",
@@ -894,9 +891,8 @@ class Node:
         try:
             with self.lock:
                 self._deploy(parse_graph(doc, gid), old, store=False)
-        except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
-            log.error("graph %s could not be repaired (%s): removed, deployed anew", gid,
-                      getattr(e, "message", e))
+        except (UnliteError, sh.CommandError) as e:
+            log.error("graph %s could not be repaired (%s): removed, deployed anew", gid, e)
             self._remove_record(gid, old.record(), list(old.instances.values()),
                                 list(old.links.values()))
             return self._redeploy(gid, doc)
@@ -1006,7 +1002,7 @@ class Node:
                 return False
             with self.lock:
                 self._deploy(graph, None, store=False)
-        except (ModelError, NodeError, ComputeError, SteeringError, sh.CommandError) as e:
+        except (UnliteError, sh.CommandError) as e:
             log.error("graph %s could not be restored: %s", gid, e)
             self._fail(gid, str(e))
             return False
@@ -1134,6 +1130,13 @@ def _other_backend(name):
     except (SteeringError, ValueError, KeyError) as e:
         log.error("cannot remove rules of backend %s: %s", name, e)
         return None
+
+
+def _error_of(e):
+    """An event's error fields: unlite's own error says where, any other just what."""
+    if isinstance(e, UnliteError):
+        return {"error": e.message, "path": e.path}
+    return {"error": str(e), "path": None}
 
 
 def _uuid4():

@@ -24,16 +24,18 @@ import errno
 import json
 import os
 from pathlib import Path
+from .errors import UnliteError
 
 
-class StoreError(OSError):
+class StoreError(UnliteError, OSError):
     """A document could not be written: the folder and the reason, for a 507."""
+    status = 507
 
     def __init__(self, path, err):
         what = err.strerror or str(err)
         hint = " (the disk is full)" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        super().__init__(err.errno, f"cannot write {path.name} in {path.parent}: {what}{hint}")
-        self.message, self.path, self.status = self.strerror, None, 507
+        super().__init__(f"cannot write {path.name} in {path.parent}: {what}{hint}")
+        self.errno, self.strerror = err.errno, self.message
 
 
 class CorruptFile(ValueError):

@@ -37,18 +37,18 @@ from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
 from . import freezer, jail, limits, liveness
 from .package import PackageError, Repository, interpreter, missing_dependencies
+from ..errors import UnliteError
 
 log = logging.getLogger("unlite.native")
 
 VETH_GONE_TIMEOUT = 3.0   # s to wait for the kernel to free the veths of deleted namespaces
 
 
-class ComputeError(Exception):
+class ComputeError(UnliteError):
     """A lifecycle step failed; ``fault`` is one of the named faults of DESIGN.md."""
 
     def __init__(self, message, fault="FailureOnStart", path=None, status=422):
-        super().__init__(message)
-        self.message, self.fault, self.path, self.status = message, fault, path, status
+        super().__init__(message, path, status, fault)
 
 
 @dataclass

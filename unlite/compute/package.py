@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .. import sh
+from ..errors import UnliteError
 
 log = logging.getLogger("unlite.package")
 
@@ -53,14 +54,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-class PackageError(Exception):
+class PackageError(UnliteError):
     def __init__(self, message, status=422, field="name"):
-        super().__init__(message)
-        self.message, self.status = message, status
+        super().__init__(message, status=status)
         self.field = field              # the VNF's field at fault: name or vnf_template
-
-    def __str__(self):
-        return self.message
 
 
 # -- template ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from ..errors import UnliteError
 
 __all__ = [
     "ModelError", "parse_graph", "validate_id", "Port", "Control", "VNF", "Endpoint",
@@ -35,12 +36,11 @@ DEFAULT_PRIORITY = 32768  # OpenFlow's default priority, used when "priority" is
 MAX_DEPTH = 32            # deepest nesting of objects/lists accepted in a document
 
 
-class ModelError(ValueError):
+class ModelError(UnliteError, ValueError):
     """An invalid document: `path` names the offending value, `status` the HTTP status."""
 
     def __init__(self, message: str, path: str = "$", status: int = 400):
-        self.message, self.path, self.status = message, path, status
-        super().__init__(f"{path}: {message}")
+        super().__init__(message, path, status)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

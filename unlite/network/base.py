@@ -31,12 +31,11 @@ create/delete rule = a rule entering/leaving a state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ..errors import UnliteError
 
 
-class SteeringError(Exception):
-    def __init__(self, message, path=None, status=422):
-        super().__init__(message)
-        self.message, self.path, self.status = message, path, status
+class SteeringError(UnliteError):
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -441,12 +441,11 @@ def _now():
 
 
 def _node_call(fn, *args, gid=None):
-    from ..model.nffg import ModelError
-    from ..node import NodeError
+    from ..errors import UnliteError
     try:
         return fn(*args)
-    except (NodeError, ModelError) as e:
-        path = f"{e.path}: " if getattr(e, "path", None) else ""
+    except UnliteError as e:            # any layer's refusal: the fault string has its path
+        path = f"{e.path}: " if e.path else ""
         raise CommandFailed(CMD_FAILURE, f"{path}{e.message}", gid) from None
 
 
