@@ -40,6 +40,7 @@ from pathlib import Path
 
 from . import faults, network, sh
 from .changes import Changes, Runner
+from .compute import states
 from .compute.native import ComputeError, Instance, NativeDriver
 from .compute.package import Repository, missing_dependencies
 from .model import Graph, ModelError, parse_graph, validate_id
@@ -300,8 +301,7 @@ class Node:
         }
 
     # -- one NF (paper Table II) ----------------------------------------------------------------
-    NF_ACTIONS = {"stop": ("Active", "Paused", "Failed"), "start": ("Idle", "Failed"),
-                  "pause": ("Active",), "resume": ("Paused",)}
+    NF_ACTIONS = states.ASKED           # an action → the states it is accepted in
 
     def nf_action(self, gid, nf, action, tenant=None):
         """Stop, start, pause or resume one NF of a running graph; its namespace, ports and
@@ -523,7 +523,7 @@ class Node:
             replug = self.compute.replug(o, inst)
             if replug is None:
                 kept[k] = o
-            elif o.state == "Paused":
+            elif o.state == states.PAUSED:
                 raise NodeError(f"NF '{k}' is paused: resume it before changing its ports",
                                 f"{graph.vnf(k).path}.ports", 409)
             else:
@@ -862,7 +862,7 @@ class Node:
             graph = parse_graph(self.store.desired.get(gid), gid)
         except (CorruptFile, ModelError):
             return None
-        broken = [i for i in insts if i.state not in ("Active", "Paused", "Idle")
+        broken = [i for i in insts if i.state not in states.SETTLED
                   or self.compute.problem(i)]
         gone = [ln for ln in links if any(
             dev and not sh.link_exists(dev) for dev in (ln.dev, ln.peer, ln.bridge))
@@ -955,7 +955,7 @@ class Node:
                     return f"NF '{v.id}' is not what the stored graph asks for now"
             except ComputeError as e:
                 return f"NF '{v.id}' cannot be planned: {e.message}"
-            if i.state not in ("Active", "Paused", "Idle"):
+            if i.state not in states.SETTLED:
                 return f"NF '{v.id}' was {i.state}"
             why = self.compute.shared_problem(i) if i.shared else self.compute.problem(i)
             if why:
@@ -1053,16 +1053,15 @@ class Node:
             if inst.shared:
                 continue
             self.compute.cap_log(inst)      # a previous run handed its output to a cat
-            if inst.state in ("Active", "Paused", "Idle"):
+            if inst.state in states.SETTLED:
                 why = self.compute.problem(inst)
                 if why:
                     log.error("graph %s: NF %s failed: %s", gid, inst.nf, why)
-                    inst.state, inst.fault, inst.fault_detail = ("Failed", "FailureWhileActive",
-                                                                 why)
+                    states.move(inst, "fail", "FailureWhileActive", why)
                     changed = True
-                    self._publish(gid, "nf", {"graph": gid, "nf": inst.nf, "state": "Failed",
+                    self._publish(gid, "nf", {"graph": gid, "nf": inst.nf, "state": inst.state,
                                               "fault": inst.fault, "detail": why})
-            if inst.state == "Failed":
+            if inst.state == states.FAILED:
                 problems.append(f"NF '{inst.nf}': {inst.fault_detail or inst.fault}")
         gone = [ep for ep in d.graph.endpoints if ep.ifname and not sh.link_exists(ep.ifname)]
         problems += [f"end-point '{ep.id}': interface '{ep.ifname}' is gone" for ep in gone]

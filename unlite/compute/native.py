@@ -36,6 +36,7 @@ from ..watch import wait_links_gone
 from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
 from . import freezer, jail, limits, liveness
+from .states import ACTIVE, IDLE, PAUSED, NFState, move
 from .package import PackageError, Repository, interpreter, missing_dependencies
 from ..errors import UnliteError
 
@@ -75,7 +76,7 @@ class Instance:
     limits: dict = field(default_factory=dict)    # memory/pids/cpu: template's, else default
     cgroups: list[str] = field(default_factory=list)    # cgroup.procs files its scripts join
     #                                   (recorded by plan, made by create, killed by delete)
-    state: str = "Idle"  # Idle → Starting → Active → Stopping → Idle; Failed
+    state: NFState = IDLE   # compute/states.py: the table of its moves
     fault: str | None = None
     fault_detail: str | None = None
     shared: str | None = None   # a graph's view of a single-instance NF: "graph/nf/digest"
@@ -91,6 +92,7 @@ class Instance:
     def from_dict(cls, d):
         d = dict(d)
         d["ports"] = [PortRec(**p) for p in d["ports"]]
+        d["state"] = NFState(d.get("state", IDLE))      # ValueError: an unknown state
         return cls(**d)
 
     def port(self, port_id):
@@ -277,7 +279,7 @@ class NativeDriver:
         arguments and ``UNLITE_PORTS_ADDED``/``UNLITE_PORTS_REMOVED`` (interface names; the
         removed ones still exist while it runs). An NF that is not running learns its ports
         when it starts. A failure raises but leaves the NF's state as it was."""
-        if inst.state != "Active":
+        if inst.state != ACTIVE:
             return
         self._script(inst, "update", "FailureWhileActive", mark=False, extra={
             "UNLITE_PORTS_ADDED": " ".join(p.ifname for p in added),
@@ -290,9 +292,10 @@ class NativeDriver:
             sh.ip_batch([f"link del {p.host}" for p in ports], force=True)
 
     def start(self, inst: Instance):
-        inst.state, inst.procs = "Starting", []
+        move(inst, "start")
+        inst.procs = []
         self._script(inst, "start", "FailureOnStart")
-        inst.state, inst.fault, inst.fault_detail = "Active", None, None
+        move(inst, "started")
         inst.procs = liveness.snapshot(inst.netns)      # what liveness checks from now on
 
     def pause(self, inst: Instance):
@@ -311,7 +314,7 @@ class NativeDriver:
             raise ComputeError(f"NF '{inst.nf}': cannot freeze its processes: {e}",
                                "FailureWhileActive") from e
         sh.ip_batch([f"link set {p.host} down" for p in inst.ports])
-        inst.state = "Paused"
+        move(inst, "pause")
 
     def resume(self, inst: Instance):
         """Undo pause: ports up, processes thawed and continued (a process someone
@@ -323,7 +326,7 @@ class NativeDriver:
             raise ComputeError(f"NF '{inst.nf}': cannot thaw its processes: {e}",
                                "FailureWhileActive") from e
         _signal(sh.netns_pids([inst.netns]), signal.SIGCONT)
-        inst.state = "Active"
+        move(inst, "resume")
         self._script(inst, "resume", "FailureWhileActive")
 
     def stop(self, inst: Instance, timeout=None):
@@ -332,16 +335,17 @@ class NativeDriver:
         A graph's view of a shared NF stops nothing: the NF leaves it in ``detach``."""
         if inst.shared:
             return
-        if inst.state == "Paused":
+        if inst.state == PAUSED:
             self._unpause(inst)
-        inst.state = "Stopping"
+        move(inst, "stop")
         try:
             self._script(inst, "stop", "FailureOnStop", timeout=timeout)
         except ComputeError:
             pass
         _kill(sh.netns_pids([inst.netns]))
         limits.kill(inst.cgroups)               # what left its namespace too
-        inst.state, inst.procs = "Idle", []
+        move(inst, "stopped")
+        inst.procs = []
 
     def stop_all(self, insts, deadline=None):
         """``stop`` several instances at once, their stop scripts in parallel: the whole
@@ -419,7 +423,7 @@ class NativeDriver:
                 self._script(inst, "delete", "FailureOnStop")
             except ComputeError:
                 pass
-            inst.state = "Idle"
+            move(inst, "freed")
         _kill(sh.netns_pids([i.netns for i in insts]))
         for inst in insts:                      # and what left them: by cgroup
             limits.kill(inst.cgroups)
@@ -493,7 +497,7 @@ class NativeDriver:
         graph's ports."""
         s = self.shared[view.netns]
         try:
-            if s.inst.state != "Active":
+            if s.inst.state != ACTIVE:
                 self.start(s.inst)
             else:
                 self.update(s.inst, added=view.ports)
@@ -507,7 +511,7 @@ class NativeDriver:
         s = self.shared.get(view.netns)
         if s is None or s.views.pop(view.shared, None) is None:
             return
-        view.state = "Idle"
+        view.state = IDLE                       # a view mirrors its instance's state
         if not s.views:
             del self.shared[view.netns]
             self.teardown([s.inst])
@@ -556,7 +560,7 @@ class NativeDriver:
         s = self.shared.get(view.netns)
         if s is None or view.shared not in s.views:
             return "its single-instance NF was not recorded"
-        if s.inst.state != "Active":
+        if s.inst.state != ACTIVE:
             return f"its single-instance NF was {s.inst.state}"
         hosts = {p.host for p in s.inst.ports}
         if any(p.host not in hosts for p in view.ports):
@@ -608,7 +612,7 @@ class NativeDriver:
                 self.repo.ensure(inst.pkg_sha256)
             except PackageError as e:
                 if mark:
-                    inst.state, inst.fault, inst.fault_detail = "Failed", fault, e.message
+                    move(inst, "fail", fault, e.message)
                 raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {e.message}", fault) from None
         script = Path(inst.pkg_dir) / action
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
@@ -640,7 +644,7 @@ class NativeDriver:
                                    rd / "log", inst.timeout if timeout is None else timeout)
         if code not in inst.ok_exit or code < 0:
             if mark:
-                inst.state, inst.fault, inst.fault_detail = "Failed", fault, tail
+                move(inst, "fail", fault, tail)
             rule = "" if inst.ok_exit == [0] else \
                 f" (for this NF success is exit {' or '.join(map(str, inst.ok_exit))})"
             raise ComputeError(f"NF '{inst.nf}' ({inst.impl}): {action} script exited {code}"
