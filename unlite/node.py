@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import faults, network, sh
+from . import faults, names, network, sh
 from .changes import Changes, Runner
 from .compute import states
 from .compute.native import ComputeError, Instance, NativeDriver
@@ -734,18 +734,18 @@ class Node:
             if name is None:
                 continue
             path = f"{ep.path}.{ep.type}.if-name"
-            if name in ours or name.startswith("ul"):
+            if name in ours or names.is_ours(name):
                 info = None
             else:
                 info = sh.link(name)
                 if info is None:
                     raise NodeError(f"end-point '{ep.id}': interface '{name}' does not "
                                     "exist on this node", path, 422)
-            if info is None or info["name"] in ours or info["name"].startswith("ul"):
+            if info is None or info["name"] in ours or names.is_ours(info["name"]):
                 raise NodeError(f"interface '{name}' of end-point '{ep.id}' belongs to "
                                 "unlite itself and cannot be an end-point", path, 422)
             peer = _ifname(info["peer"]) if info["peer"] else None
-            if peer and (peer in ours or peer.startswith("ul")):
+            if peer and (peer in ours or names.is_ours(peer)):
                 whose = self._named(ours[peer], tenant) if peer in ours else "a graph"
                 raise NodeError(f"end-point '{ep.id}': interface '{name}' is the port of an "
                                 f"NF of {whose}, moved into the node's namespace (its veth "

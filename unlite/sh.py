@@ -139,8 +139,8 @@ def node_tag(ns_file="/proc/self/ns/net"):
     """4 hex digits naming the node's network namespace: part of every namespace name unlite
     makes, so two nodes on one host (e.g. test gateways) never collide or clean up each
     other's namespaces. ``ns_file`` lets tools compute the tag of another namespace."""
-    import hashlib
-    return hashlib.sha1(str(os.stat(ns_file).st_ino).encode()).hexdigest()[:4]
+    from .names import node_tag as tag
+    return tag(ns_file)
 
 
 def netns_pids(names):

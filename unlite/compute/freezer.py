@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import time
 
+from .. import names
+
 SETTLE = 2.0       # s to wait for the kernel to report the group frozen
 
 
@@ -38,7 +40,7 @@ def _group(name):
     kind, root = hierarchy()
     if kind is None:
         raise FreezerError("no cgroup freezer on this node (neither cgroup v2 nor v1 freezer)")
-    return kind, os.path.join(root, "unlite", name)
+    return kind, os.path.join(root, names.CGROUP_PARENT, name)
 
 
 def _write(path, text):

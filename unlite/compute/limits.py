@@ -27,6 +27,7 @@ import re
 import signal
 import time
 
+from .. import names
 from .freezer import _mounts
 
 KEYS = ("memory", "pids", "cpu")
@@ -106,7 +107,7 @@ def _delegate(root, c):
     children (``cgroup.subtree_control``): the root's (an init system often enables none: a
     pure-v2 Debian boot, some OpenWrt images) and ``unlite``'s. Raises LimitError naming the
     file and the reason when the kernel or the init system refuses."""
-    for parent in (root, os.path.join(root, "unlite")):
+    for parent in (root, os.path.join(root, names.CGROUP_PARENT)):
         ctl = os.path.join(parent, "cgroup.subtree_control")
         try:
             with open(ctl) as f:
@@ -144,10 +145,10 @@ def plan(name, limits):
     roots, procs = _roots(), []
     for c in limits:
         if c in roots:
-            procs.append(os.path.join(roots[c][1], "unlite", name, "cgroup.procs"))
+            procs.append(os.path.join(roots[c][1], names.CGROUP_PARENT, name, "cgroup.procs"))
     v2 = _v2_root()
     if v2:
-        procs.append(os.path.join(v2, "unlite", name, "cgroup.procs"))
+        procs.append(os.path.join(v2, names.CGROUP_PARENT, name, "cgroup.procs"))
     return sorted(set(procs))
 
 
@@ -163,7 +164,7 @@ def apply(name, limits, procs=None):
         if c not in roots:
             raise LimitError(f"this node has no '{c}' cgroup controller to enforce the limit")
         kind, root = roots[c]
-        path = os.path.join(root, "unlite", name)
+        path = os.path.join(root, names.CGROUP_PARENT, name)
         if os.path.join(path, "cgroup.procs") not in procs:
             raise LimitError(f"the '{c}' group {path} was not planned")
         if kind == "v2":
@@ -206,8 +207,9 @@ def _unlite_group(p):
     under a cgroup mount)? A record's paths are checked before they are acted on."""
     d = os.path.dirname(p)
     parent, name = os.path.split(d)
-    return (os.path.basename(p) == "cgroup.procs" and os.path.basename(parent) == "unlite"
-            and name.startswith("ul") and "/" not in name and ".." not in d
+    return (os.path.basename(p) == "cgroup.procs"
+            and os.path.basename(parent) == names.CGROUP_PARENT
+            and names.is_ours(name) and "/" not in name and ".." not in d
             and any(os.path.dirname(parent) == mnt for mnt, fs, _ in _mounts()
                     if fs in ("cgroup", "cgroup2")))
 

@@ -4,9 +4,9 @@
 ports) without touching the kernel; the node stores that record *before* calling
 ``create()``, so a crash always leaves a record to clean from.
 
-Kernel objects of one instance:
+Kernel objects of one instance (their names made in ``unlite/names.py``):
 - netns ``ul<node>-<graph>-<nf>-<h6>``: ``<node>`` names the node's own network namespace
-  (``sh.node_tag``: two nodes on one host never share a name), then a readable part, then a
+  (``names.node_tag``: two nodes on one host never share a name), then a readable part, then a
   hash of (graph, NF, spec) so two versions of one NF can coexist during an update (make
   before break);
 - per port a veth pair: ``ul<10 hex>`` on the node side (≤ 15 bytes), and inside the netns a
@@ -19,11 +19,9 @@ Lifecycle scripts run inside the netns (see ``nnf/README.md`` for the contract):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import threading
@@ -31,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .. import sh
+from .. import names, sh
 from ..watch import wait_links_gone
 from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
@@ -99,32 +97,12 @@ class Instance:
         return next((p for p in self.ports if p.id == port_id), None)
 
 
-def _h(*parts, n=10):
-    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:n]
-
-
-def _host_name(netns, p):
-    """Node side of a port's veth: ≤ 15 bytes, new when the port's address changes."""
-    return "ul" + _h(netns, p.id, p.mac or "", p.ip or "")
-
-
-def _inner_names(port_ids):
-    names, seen = [], set()
-    for i, pid in enumerate(port_ids):
-        n = re.sub(r"[^A-Za-z0-9_.-]", "", pid)
-        if not n or len(n) > 15 or n in seen or n in ("lo", ".", "..", "ctl0"):
-            n = f"p{i}"
-        seen.add(n)
-        names.append(n)
-    return names
-
-
 class NativeDriver:
     kind = "native"
 
     def __init__(self, repo: Repository, run_dir, resolver=None):
         self.repo, self.resolver = repo, resolver
-        self.tag = sh.node_tag()
+        self.tag = names.node_tag()
         self.run_dir = Path(run_dir) / "nf"
         private_dir(self.run_dir)              # NF settings (a PSK) and logs: root's only
         self.shared_dir = Path(run_dir) / "shared"     # records of single-instance NFs
@@ -168,10 +146,9 @@ class NativeDriver:
             return self._plan_view(graph_id, vnf, t, pkg, impl, ident)
         if fixed_ports:             # a port changed its address: a new instance, not a hot-plug
             ident.append([(p.id, p.mac, p.ip) for p in vnf.ports])
-        digest = _h(self.tag, graph_id, vnf.id, json.dumps(ident, sort_keys=True), n=6)
-        netns = f"ul{self.tag}-{graph_id[:16]}-{vnf.id[:16]}-{digest}"
-        ports = [PortRec(p.id, inner, _host_name(netns, p), p.mac, p.ip)
-                 for p, inner in zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))]
+        netns = names.nf_netns(self.tag, graph_id, vnf.id, json.dumps(ident, sort_keys=True))
+        ports = [PortRec(p.id, inner, names.port_host(netns, p.id, p.mac, p.ip), p.mac, p.ip)
+                 for p, inner in zip(vnf.ports, names.inner_names([p.id for p in vnf.ports]))]
         caps = limits.effective(t.limits, self.default_limits)
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
                         t.timeout, ports, [list(kv) for kv in vnf.env], caps, control=fwd,
@@ -180,14 +157,12 @@ class NativeDriver:
     def _plan_view(self, graph_id, vnf, t, pkg, impl, ident):
         """A graph's share of a single-instance NF (``"multitenancy": false``): the one
         namespace of that package on this node, and ports of the graph's own in it."""
-        netns = f"ul{self.tag}-shared-{t.name[:20]}-{_h(self.tag, pkg.sha256, n=6)}"
+        netns = names.shared_netns(self.tag, t.name, pkg.sha256)
         spec = json.dumps(ident + [[(p.id, p.mac, p.ip) for p in vnf.ports]], sort_keys=True)
-        view = f"{graph_id}/{vnf.id}/{_h(netns, graph_id, vnf.id, spec, n=6)}"
-        pre = _h(view, n=4)
-        ports = []
-        for i, (p, inner) in enumerate(zip(vnf.ports, _inner_names([p.id for p in vnf.ports]))):
-            name = f"{pre}.{inner}" if len(inner) <= 10 else f"{pre}.p{i}"
-            ports.append(PortRec(p.id, name, "ul" + _h(view, p.id), p.mac, p.ip))
+        view = names.shared_view(netns, graph_id, vnf.id, spec)
+        ids = [p.id for p in vnf.ports]
+        ports = [PortRec(p.id, inner, host, p.mac, p.ip) for p, (inner, host) in
+                 zip(vnf.ports, names.view_ports(view, ids, names.inner_names(ids)))]
         caps = limits.effective(t.limits, self.default_limits)
         return Instance(graph_id, vnf.id, vnf.name, impl, netns, str(pkg.dir), pkg.sha256,
                         t.timeout, ports, [list(kv) for kv in vnf.env], caps, shared=view,
@@ -215,12 +190,12 @@ class NativeDriver:
     def _control_port(self, inst, host, inner):
         """unify-control: a /30 of its own and the ``ip`` lines of a veth outside the
         graph (``ctl0`` inside), added to the host and inner batches of ``create``."""
-        slot = ctlnet.free_slot(int(_h(inst.netns), 16), self.ctl_slots)
+        slot = ctlnet.free_slot(names.control_seed(inst.netns), self.ctl_slots)
         if slot is None:
             raise ComputeError(f"NF '{inst.nf}': no free unify-control address left",
                                "Unstartable")
         node, nf = ctlnet.slot_address(slot)
-        dev = "ul" + _h(inst.netns, "unify-control")
+        dev = names.control_dev(inst.netns)
         inst.ctl = {"host": dev, "ifname": "ctl0", "node": node, "addr": nf, "slot": slot}
         self.ctl_slots.add(slot)
         host += [f"link add {dev} type veth peer name ctl0 netns {inst.netns}",

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from .. import sh
+from .. import names, sh
 
-TABLE = "ul_control"
+TABLE = names.NFT_CONTROL_TABLE
 NET = ipaddress.ip_network("169.254.0.0/16")
 FIRST, SLOTS = 64, 254 * 64       # /30s of 169.254.1.0 - 169.254.254.255 (RFC 3927 §2.1)
 

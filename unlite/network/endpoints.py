@@ -30,10 +30,9 @@ beside the old ones during an update (make before break), and an unchanged one k
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 
-from .. import sh
+from .. import names, sh
 from .base import SteeringError
 
 KINDS = ("internal", "host-stack", "gre-tunnel", "vlan")
@@ -66,16 +65,12 @@ class EpLink:
         return asdict(self)
 
 
-def _h(*parts, n=10):
-    return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:n]
-
-
 def device_probe(kind):
     """(ok, reason): can this kernel make ``kind`` devices ("gretap", "vlan")? Tried once
     per process, in a scratch namespace, so the probe leaves nothing in the node's."""
     if kind not in _probed:
         lines, offer, missing = _PROBES[kind]
-        ns = f"ul{sh.node_tag()}-probe"
+        ns = names.probe_netns(names.node_tag())
         sh.ip("netns", "del", ns, check=False)          # a crashed run's
         try:
             sh.ip("netns", "add", ns)
@@ -126,20 +121,19 @@ def plan(graph, scope="", kernel_vlans=False):
     for ep in graph.endpoints:
         if ep.type not in KINDS or (ep.type == "vlan" and not kernel_vlans):
             continue
-        h = _h(graph.id, ep.id, sorted(ep.params.items()))
+        dev, peer = names.endpoint_devs(ep.type, graph.id, ep.id, ep.params)
         if ep.type == "internal":
             group = ep.params["internal-group"]
-            out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uli{h}", f"ulj{h}",
-                                bridge=f"ulg{_h(scope, group, n=11)}")
+            out[ep.id] = EpLink(graph.id, ep.id, ep.type, dev, peer,
+                                bridge=names.group_bridge(scope, group))
         elif ep.type == "host-stack":
-            out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"uls{h}", f"ulh{h}",
-                                ip=ep.params.get("ipv4"))
+            out[ep.id] = EpLink(graph.id, ep.id, ep.type, dev, peer, ip=ep.params.get("ipv4"))
         elif ep.type == "vlan":
-            out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"ulv{h}", ep.ifname,
+            out[ep.id] = EpLink(graph.id, ep.id, ep.type, dev, ep.ifname,
                                 vid=int(ep.params["vlan-id"]))
         else:
             p = ep.params
-            out[ep.id] = EpLink(graph.id, ep.id, ep.type, f"ulr{h}", "", tunnel={
+            out[ep.id] = EpLink(graph.id, ep.id, ep.type, dev, "", tunnel={
                 "local": p["local-ip"], "remote": p["remote-ip"], "key": p.get("gre-key"),
                 "ttl": p.get("ttl")})
     return out

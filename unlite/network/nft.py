@@ -15,12 +15,11 @@ its counters).
 """
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import re
 
-from .. import nfnl, sh
+from .. import names, nfnl, sh
 from .base import SteeringError, Switch, outputs, rules_by_port
 
 log = logging.getLogger("unlite.nft")
@@ -30,15 +29,7 @@ _COMMENT = re.compile(r'comment "([^"]*)"$')
 _OUTPUT = re.compile(r'(?:dup|fwd) to "([^"]+)"')
 
 
-def table_name(graph_id):
-    return "ul_" + hashlib.sha1(graph_id.encode()).hexdigest()[:12]
-
-
-def chain_name(dev):
-    safe = re.sub(r"[^A-Za-z0-9_]", "_", dev)
-    if safe != dev:
-        safe += "_" + hashlib.sha1(dev.encode()).hexdigest()[:4]
-    return "in_" + safe
+table_name, chain_name = names.nft_table, names.nft_chain
 
 
 def _ip_net(value, mask, path):

@@ -36,22 +36,20 @@ it adopts a graph whose flows are all there (``verify``) and re-applies the othe
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 
-from .. import sh
+from .. import names, sh
 from . import endpoints
 from .base import (SteeringError, Switch, implied_ether_type, implied_l4, port_fields,
                    rules_by_port)
 
-BRIDGE = "ul-lsi0"
+BRIDGE = names.OVS_BRIDGE
 OF = ["-O", "OpenFlow13"]
 MASK = 0xFFFFFFFF00000000
 
 
-def graph_cookie(graph_id):
-    return int(hashlib.sha1(graph_id.encode()).hexdigest()[:8], 16) << 32
+graph_cookie = names.ovs_cookie
 
 
 def _vsctl(*args, check=True):

@@ -31,18 +31,18 @@ import ipaddress
 import json
 import os
 
-from .. import sh
+from .. import names, sh
 from ..watch import wait_links_gone
 from .base import (SteeringError, Switch, implied_ether_type, implied_l4, outputs,
                    port_fields, rules_by_port)
 
 SINK_PREF = 50000
-SINK_DEV = "ulsink"          # node side of the drop sink; its peer is "sink0" in SINK_NS
+SINK_DEV = names.SINK_DEV         # node side of the drop sink; its peer is "sink0" in SINK_NS
 
 
 def sink_ns():
     """The sink's namespace, one per node namespace (two nodes on one host never share)."""
-    return f"ul{sh.node_tag()}-sink"
+    return names.sink_netns(names.node_tag())
 
 
 def _raw(off, value: bytes, mask: bytes):
