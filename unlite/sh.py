@@ -13,6 +13,9 @@ this module: argument lists (never a shell string), a timeout, every command log
                            time into the NF's log, capped and rotated (``LOG_CAP`` × 2), the
                            start and end kept for the error text; what daemons it leaves
                            behind print later, read by one thread for all (``_Leftovers``)
+- ``Recorder``             the seam under all of it, for in-process tests without root:
+                           nothing runs, each command is recorded and answered from a table,
+                           interfaces come from a dict
 """
 from __future__ import annotations
 
@@ -43,8 +46,60 @@ class CommandError(RuntimeError):
         super().__init__(f"{' '.join(self.argv)} exited {code}: {self.stderr[-500:]}")
 
 
+class Recorder:
+    """The seam under ``sh``: while installed (``with Recorder() as rec:``), no command runs
+    and no netlink socket opens. Each command (``run``, ``ip_batch``, ``nft_apply``, a
+    table's delete, a lifecycle script) is appended to ``calls`` as (argv, stdin) and
+    answered by the first of ``answers`` — (argv prefix, stdout, exit code) — whose prefix
+    it starts with, else success with no output. ``links`` (name → index) are the
+    interfaces of the node; ``link_exists``/``link`` answer from them, ``netns_pids`` finds
+    none. Tests only: one at a time, in the test's thread."""
+
+    def __init__(self, answers=(), links=None):
+        self.answers = list(answers)
+        self.links = dict(links or {})
+        self.calls: list[tuple[list[str], str | None]] = []
+
+    def __enter__(self):
+        global _seam
+        if _seam is not None:
+            raise RuntimeError("a Recorder is already installed")
+        _seam = self
+        return self
+
+    def __exit__(self, *exc):
+        global _seam
+        _seam = None
+
+    def run(self, argv, input=None):
+        self.calls.append((list(argv), input))
+        for prefix, out, code in self.answers:
+            if list(argv[:len(prefix)]) == list(prefix):
+                return code, out
+        return 0, ""
+
+    def commands(self, program=None):
+        """Every command recorded (as one line of text each, stdin after it), or those of
+        ``program``."""
+        return [" ".join(a) + (f"\n{i}" if i else "") for a, i in self.calls
+                if program is None or a[0] == program]
+
+    def link(self, name):
+        index = self.links.get(name)
+        return None if index is None else {"index": index, "name": name, "altnames": [],
+                                           "kind": "", "peer": None}
+
+
+_seam: Recorder | None = None
+
+
 def run(argv, input=None, timeout=30.0, check=True, env=None):
     """Run ``argv``; return stdout (str). Raise CommandError on failure when ``check``."""
+    if _seam is not None:
+        code, out = _seam.run(argv, input)
+        if check and code != 0:
+            raise CommandError(argv, code, out, input)
+        return out
     t0 = time.monotonic()
     try:
         p = subprocess.run(argv, input=input, capture_output=True, text=True,
@@ -90,6 +145,9 @@ def nft_delete_table(family, name, check=True):
     and milliseconds per table: the O(N) of a delete among N graphs). Absent is done. Where
     the socket cannot be used, ``nft`` is executed. Raises CommandError when ``check``."""
     argv = ["nft", "delete", "table", family, name]
+    if _seam is not None:
+        run(argv, check=check)
+        return
     t0 = time.monotonic()
     try:
         code = nfnl.batch([(nfnl.DELTABLE, nfnl.FAMILIES[family],
@@ -146,6 +204,8 @@ def node_tag(ns_file="/proc/self/ns/net"):
 def netns_pids(names):
     """PIDs of the processes inside the named namespaces (what ``ip netns pids`` does, for
     many namespaces in one pass over /proc and without an exec)."""
+    if _seam is not None:
+        return []
     want = set()
     for name in names:
         try:
@@ -169,6 +229,8 @@ def netns_pids(names):
 
 def link_exists(name):
     """Is there an interface ``name`` in our network namespace? (an ioctl, no exec)"""
+    if _seam is not None:
+        return name in _seam.links
     try:
         socket.if_nametoindex(name)
         return True
@@ -188,6 +250,8 @@ def link(name):
     (a veth's or tunnel's other end: its ifindex when it is in this namespace, else None)};
     None when there is none. One rtnetlink request, no exec: end-points are compared by
     what they are, never by a name a second one can have (``ip link property add``)."""
+    if _seam is not None:
+        return _seam.link(name)
     try:
         index = socket.if_nametoindex(name)
     except (OSError, ValueError):
@@ -409,6 +473,8 @@ def run_script(argv, env, cwd, log_path, timeout):
     printing 400 MB costs no memory) into ``log_path``, capped (``_CappedLog``); what
     processes it leaves behind print later goes there too (``_Leftovers``).
     """
+    if _seam is not None:
+        return _seam.run(argv)[0], ""
     t0 = time.monotonic()
     out = _CappedLog(log_path)
     out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
