@@ -58,8 +58,11 @@ test-kernel: install        ## the kernel-feature tests under a full kernel in a
 lint: $(BIN)/.installed        ## ruff (pyproject.toml: pyflakes, pycodestyle, bugbear)
 	$(BIN)/ruff check unlite tools tests
 
+# bytecode (and pytest's rewritten test modules) cached in build/, even where the
+# environment says PYTHONDONTWRITEBYTECODE: rewriting every test module is ~3 s of the tier
 unit: $(BIN)/.installed         ## the tests that need no root and no namespace (seconds)
-	$(BIN)/python -m pytest -q -m "not root" tests
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycache \
+		$(BIN)/python -m pytest -q -m "not root" tests
 
 bench: deps install         ## start overhead, chain deploy, daemon RSS; backends side by side
 	$(BIN)/python tools/bench.py

@@ -122,7 +122,9 @@ def test_what_it_does_not_do_is_a_usp_error_and_it_goes_on(pair):
         {"DeploymentUnitNumberOfEntries": "0"}
 
 
-def test_a_record_that_is_not_protobuf_is_a_uds_error_then_a_new_connection(pair):
+def test_a_record_that_is_not_protobuf_is_a_uds_error_then_a_new_connection(pair, monkeypatch):
+    from unlite.usp import service
+    monkeypatch.setattr(service, "RETRY", 0.1)          # its reconnect, sooner
     b, s, _ = pair
     b.accept()
     b.conn.sendall(codec.frame(codec.TLV_RECORD, b"\x0a\xff garbage"))
