@@ -55,8 +55,9 @@ KERNEL_TESTS ?= $(shell grep -l "pytest.mark.kernel" tests/test_*.py)
 test-kernel: install        ## the kernel-feature tests under a full kernel in a QEMU VM (../shared/klab)
 	sh tools/klab.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m kernel -rs $(KERNEL_TESTS)
 
-lint: $(BIN)/.installed        ## ruff (pyproject.toml: pyflakes, pycodestyle, bugbear)
+lint: $(BIN)/.installed        ## ruff (pyflakes, pycodestyle, bugbear) and mypy (pyproject.toml)
 	$(BIN)/ruff check unlite tools tests
+	$(BIN)/mypy
 
 # bytecode (and pytest's rewritten test modules) cached in build/, even where the
 # environment says PYTHONDONTWRITEBYTECODE: rewriting every test module is ~3 s of the tier

@@ -137,8 +137,8 @@ EXAMPLE = {"forwarding-graph": {
                    {"id": "wan", "type": "interface", "interface": {"if-name": "eth1"}}],
     "big-switch": {"flow-rules": _rules()}}}
 
-TOKEN = [{"token": []}, {"bearer": []}, {}]      # a token when tenants are configured
-PUBLIC = []
+TOKEN: list[dict] = [{"token": []}, {"bearer": []}, {}]      # a token when tenants are configured
+PUBLIC: list[dict] = []
 
 
 def document(version):

@@ -74,7 +74,7 @@ class Resolver:
 
     def preferred(self):
         """{function name: the template the resolver picks for it} over the whole catalog."""
-        by_name = {}
+        by_name: dict[str, list] = {}
         for t in self.repo.templates():
             by_name.setdefault(t.name, []).append(t)
         return {n: ts[self.pick(ts)] for n, ts in by_name.items()}

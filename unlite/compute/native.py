@@ -453,7 +453,7 @@ class NativeDriver:
                             view.pkg_sha256, view.timeout, [], [], dict(view.limits),
                             ok_exit=list(view.ok_exit), cgroups=list(view.cgroups))
             s = self.shared[view.netns] = _Shared(inst)
-        s.views[view.shared] = view
+        s.views[_view_id(view)] = view
         s.inst.ports = s.inst.ports + list(view.ports)
         self._save_shared(s)                            # recorded before it exists
         try:
@@ -484,7 +484,7 @@ class NativeDriver:
         """A graph leaves: ``update`` with its ports removed, then they go; the last graph
         to leave stops and frees the instance. Never raises."""
         s = self.shared.get(view.netns)
-        if s is None or s.views.pop(view.shared, None) is None:
+        if s is None or s.views.pop(_view_id(view), None) is None:
             return
         view.state = IDLE                       # a view mirrors its instance's state
         if not s.views:
@@ -527,7 +527,7 @@ class NativeDriver:
         for v in views:
             s = self.shared.get(v.netns)
             if s is not None:
-                s.views[v.shared] = v
+                s.views[_view_id(v)] = v
                 v.state = s.inst.state
 
     def shared_problem(self, view: Instance):
@@ -631,6 +631,14 @@ class NativeDriver:
 class _Shared:
     inst: Instance                                        # every graph's ports
     views: dict[str, Instance] = field(default_factory=dict)
+
+
+def _view_id(view: Instance) -> str:
+    """The key of a graph's view of a single-instance NF (a bug to ask it of another)."""
+    if view.shared is None:
+        raise ComputeError(f"NF '{view.nf}' is not a view of a single-instance NF",
+                           "Unstartable", status=500)
+    return view.shared
 
 
 def _runner(script):

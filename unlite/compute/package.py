@@ -413,7 +413,7 @@ def _unpack(blob: bytes, dest: Path, source: str):
                     raise PackageError(f"refusing archive member '{m.name}': package over "
                                        f"{MAX_TOTAL} bytes unpacked")
                 target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-                data = tar.extractfile(m).read(MAX_MEMBER + 1)
+                data = _member(tar, m).read(MAX_MEMBER + 1)
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
@@ -455,7 +455,7 @@ def _manifest(blob: bytes, source: str):
                     raise PackageError(f"more than {MAX_MEMBERS} archive members")
                 rel = _member_path(m)
                 if rel and not m.isdir():
-                    data = tar.extractfile(m).read(MAX_MEMBER + 1)
+                    data = _member(tar, m).read(MAX_MEMBER + 1)
                     out[rel] = (hashlib.sha256(data).hexdigest(),
                                 0o755 if _is_script(rel, data[:2]) else 0o644)
     except PackageError as e:
@@ -463,6 +463,21 @@ def _manifest(blob: bytes, source: str):
     except (tarfile.TarError, OSError, EOFError) as e:
         raise PackageError(f"{source}: broken archive: {e}") from None
     return out
+
+
+def _member(tar, m):
+    """The content of archive member ``m`` (a regular file: the callers checked)."""
+    f = tar.extractfile(m)
+    if f is None:
+        raise PackageError(f"archive member '{m.name}' is not a regular file")
+    return f
+
+
+def _pinned(e: _Entry) -> tuple[str, str]:
+    """An entry's (sha256, uri); one without them cannot be unpacked (its error says why)."""
+    if e.sha256 is None or e.uri is None:
+        raise e.error or PackageError(f"{e.file}: no archive or no pin")
+    return e.sha256, e.uri
 
 
 def _mismatch(dest: Path, manifest):
@@ -482,8 +497,8 @@ def _mismatch(dest: Path, manifest):
             st = os.lstat(path)
             if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode:
                 return f"have '{rel}' of another kind or mode"
-            with open(path, "rb") as f:
-                if hashlib.sha256(f.read(MAX_MEMBER + 1)).hexdigest() != sha:
+            with open(path, "rb") as fh:
+                if hashlib.sha256(fh.read(MAX_MEMBER + 1)).hexdigest() != sha:
                     return f"have '{rel}' changed"
         except OSError as e:
             return f"have '{rel}' unreadable ({e.strerror})"
@@ -501,7 +516,7 @@ def _embedded_template(blob: bytes, source: str):
                     break
                 if m.name in ("template.json", "./template.json") and m.isreg() \
                         and m.size <= MAX_MEMBER:
-                    return load_template(tar.extractfile(m).read(), f"{source}!template.json")
+                    return load_template(_member(tar, m).read(), f"{source}!template.json")
     except (tarfile.TarError, OSError, EOFError) as e:
         raise PackageError(f"{source}: broken archive: {e}") from None
     raise PackageError(f"{source}: no template.json at the top of the archive")
@@ -671,18 +686,20 @@ class Repository:
         """The package of entry ``e``, its folder checked against its manifest: unpacked
         again from the catalog when a file is missing or not the package's; PackageError
         when it cannot be (never a half package)."""
-        pkg = self._packages.get(e.sha256)
+        sha, _ = _pinned(e)
+        pkg = self._packages.get(sha)
         why = _mismatch(pkg.dir, pkg.manifest) if pkg else None
         if pkg and not why:
             return pkg
+        where = pkg.dir if pkg else None
         if why:
             log.warning("%s: the unpacked files in %s %s: unpacking it again", e.file,
-                        pkg.dir, why)
+                        where, why)
         try:
-            pkg = self._packages[e.sha256] = self._materialise(e)
+            pkg = self._packages[sha] = self._materialise(e)
         except PackageError as err:             # a broken one stays known: ensure refuses it
             if why:
-                raise PackageError(f"{e.file}: the package's files in {pkg.dir} {why}, and "
+                raise PackageError(f"{e.file}: the package's files in {where} {why}, and "
                                    f"it cannot be unpacked again: {err.message}") from None
             raise
         return pkg
@@ -715,29 +732,30 @@ class Repository:
         """Fetch the archive (once a process, and again to repair), check its pin, and make
         ``cache_dir/<sha256>`` hold exactly its files: a folder that does not (a previous
         run's, changed since) is replaced."""
-        dest = self.cache_dir / e.sha256
-        blob = self._fetch(e.uri, e.file)
+        sha, uri = _pinned(e)
+        dest = self.cache_dir / sha
+        blob = self._fetch(uri, e.file)
         actual = hashlib.sha256(blob).hexdigest()
-        if actual != e.sha256:
-            raise PackageError(f"{e.file}: sha256 mismatch for {e.uri}: expected "
-                               f"{e.sha256}, got {actual}")
+        if actual != sha:
+            raise PackageError(f"{e.file}: sha256 mismatch for {uri}: expected "
+                               f"{sha}, got {actual}")
         if not os.path.lexists(dest):
-            _unpack(blob, dest, e.uri)          # every member checked (tar-slip, sizes)
-        manifest = _manifest(blob, e.uri)
+            _unpack(blob, dest, uri)            # every member checked (tar-slip, sizes)
+        manifest = _manifest(blob, uri)
         if _mismatch(dest, manifest):
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
             else:
                 dest.unlink()
         if not os.path.lexists(dest):
-            _unpack(blob, dest, e.uri)
+            _unpack(blob, dest, uri)
         why = _mismatch(dest, manifest)
         if why:                                 # changed while being unpacked
             raise PackageError(f"{e.file}: the files unpacked in {dest} {why}")
-        t = load_template((dest / "template.json").read_bytes(), f"{e.uri}!template.json")
+        t = load_template((dest / "template.json").read_bytes(), f"{uri}!template.json")
         check_interpreters(t, [(a, (dest / a).read_bytes()[:256]) for a in ACTIONS
-                               if (dest / a).is_file()], e.uri)
-        return Package(t, dest, e.sha256, manifest)
+                               if (dest / a).is_file()], uri)
+        return Package(t, dest, sha, manifest)
 
     def _fetch(self, uri, source):
         u = urllib.parse.urlsplit(uri)

@@ -27,7 +27,7 @@ class NFState(str, Enum):
     FAILED = "Failed"
 
     __str__ = str.__str__           # "Active" in text and f-strings, as in the records
-    __format__ = str.__format__
+    __format__ = str.__format__     # type: ignore[assignment]
 
 
 IDLE, STARTING, ACTIVE, STOPPING, PAUSED, FAILED = NFState

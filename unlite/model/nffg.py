@@ -24,6 +24,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from ..errors import UnliteError
 
 __all__ = [
@@ -229,7 +230,7 @@ class _Obj:
             self.found[name] = found
         return self.found[name]
 
-    def get(self, name: str, required: bool = False, hint: str = ""):
+    def get(self, name: str, required: bool = False, hint: str = "") -> tuple[Any, str]:
         """(value, path); null counts as absent, and so does "" for an optional field (as
         the UN reads it: its elastic-router graphs send "vnf_template": "", "mac": "").
         A missing required key is a 400."""
@@ -541,7 +542,7 @@ def _ep_gre(o: _Obj) -> dict:
     remote = _ip_addr(remote, rpath)
     if ipaddress.ip_address(local).version != ipaddress.ip_address(remote).version:
         raise ModelError("local-ip and remote-ip must be of the same IP version", rpath)
-    params = {"local-ip": local, "remote-ip": remote}
+    params: dict[str, Any] = {"local-ip": local, "remote-ip": remote}
     for key, check in (("gre-key", lambda v, p: _num(v, p, 0, 2**32 - 1)),
                        ("ttl", lambda v, p: _num(v, p, 1, 255)), ("secure", _bool)):
         value, path = o.get(key)
@@ -833,7 +834,7 @@ def parse_graph(doc, graph_id: str | None = None) -> Graph:
     if bs is not None:
         bs = _Obj(w, bs, bpath)
         raw, path = bs.get("flow-rules")
-        seen: dict = {}
+        seen = {}
         by_match: dict = {}
         for i, item in enumerate(_list(raw, path)):
             rule = _rule(w, item, f"{path}[{i}]", vnfs, endpoints, seen)
