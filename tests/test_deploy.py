@@ -350,17 +350,32 @@ def test_bad_input_is_refused_and_changes_nothing(gateway, nnf_repo, make_daemon
 
 
 def test_reads_are_not_blocked_by_a_slow_deploy(gateway, nnf_repo, make_daemon):
-    repo = nnf_repo("slow", {"start": "sleep 2"})
+    """While a deploy's start script runs (it says so in its run dir, then waits for the
+    test's word), every read answers at once and shows the deploy under way."""
+    repo = nnf_repo("slow", {"start": 'touch "$UNLITE_RUN_DIR/started"; '
+                                      'while [ ! -f "$UNLITE_RUN_DIR/go" ]; do sleep 0.05; done'},
+                    timeout=30)
     d = make_daemon(nnf_dir=repo)
     t = threading.Thread(target=lambda: netlab.Daemon.api(
         _second_client(d), "PUT", "/NF-FG/g1", bridge_graph(nf="slow")))
     t.start()
-    time.sleep(0.3)
-    t0 = time.monotonic()
-    assert d.api("GET", "/healthz")[1]["status"] == "ok"
-    assert d.api("GET", "/NF-FG/")[0] == 200
-    assert time.monotonic() - t0 < 1.0, "reads answered while the deploy runs"
-    t.join()
+    run = d.workdir / "run" / "nf"
+    end = time.monotonic() + 20
+    while next(run.glob("*/started"), None) is None and time.monotonic() < end:
+        time.sleep(0.02)
+    try:
+        assert next(run.glob("*/started"), None), "the start script never ran"
+        t0 = time.monotonic()
+        assert d.api("GET", "/healthz")[1]["status"] == "ok"
+        assert d.api("GET", "/NF-FG/")[0] == 200
+        st = d.api("GET", "/NF-FG/status/g1")[1]
+        took = time.monotonic() - t0
+        assert st["status"] == "deploying" and st["change"]["state"] == "running", st
+        assert took < 1.0, f"reads took {took:.2f} s while the deploy ran"
+    finally:
+        for f in run.glob("*/started"):
+            (f.parent / "go").touch()
+        t.join()
     assert d.api("GET", "/NF-FG/status/g1")[1]["VNFs"][0]["state"] == "Active"
     d.api("DELETE", "/NF-FG/g1")
 

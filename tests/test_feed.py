@@ -153,7 +153,7 @@ def test_unlite_package_contents(built):
               "/usr/lib/unlite/unlite/__init__.py", "/usr/lib/unlite/unlite/__main__.py",
               "/usr/lib/unlite/unlite/cli.py", "/usr/lib/unlite/unlite/api.py",
               "/usr/lib/unlite/unlite/uci.py", "/usr/lib/unlite/unlite/ubus/rpcd.py",
-              "/usr/lib/unlite/unlite/node.py", "/usr/lib/unlite/unlite/network/nft.py"):
+              "/usr/lib/unlite/unlite/node/__init__.py", "/usr/lib/unlite/unlite/network/nft.py"):
         assert f in files, f"{f} missing from the unlite ipk"
     src = {"/usr/lib/unlite/unlite/" + p.relative_to(ROOT / "unlite").as_posix()
            for p in (ROOT / "unlite").rglob("*.py") if "__pycache__" not in p.parts}
@@ -414,3 +414,15 @@ def test_unlite_postinst_pkg_live_compiles_and_reloads_rpcd(built, tmp_path):
     assert (tmp_path / "python3-calls").read_text() == \
         "-m compileall -q /usr/lib/unlite/unlite\n"
     assert "-x /etc/init.d/rpcd" in p.stderr                     # reloads rpcd where it exists
+
+
+def test_the_prerm_removes_the_bytecode_of_every_package_folder():
+    """Bytecode compiled at install time is in no file list: the prerm's globs must reach the
+    deepest package folder (``unlite/compute/cgroup``), in the feed's and OpenWrt's Makefile."""
+    folders = {p.parent.relative_to(ROOT / "unlite") for p in (ROOT / "unlite").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    makefile = (ROOT / "openwrt" / "unlite" / "Makefile").read_text()
+    for script in (feed.UNLITE_PRERM, makefile):
+        globs = {g.count("*/") for g in re.findall(r"/usr/lib/unlite/unlite/((?:\*/)*)__pycache__",
+                                                    script)}
+        assert {len(f.parts) for f in folders} <= globs, (sorted(globs), sorted(folders))

@@ -12,7 +12,7 @@ import pytest
 
 import netlab
 from conftest import bridge_graph
-from unlite.compute import freezer, limits
+from unlite.compute.cgroup import freezer, limits
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces)")
 

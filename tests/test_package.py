@@ -1,4 +1,5 @@
-"""NNF packages and repository (unlite/compute/package.py) and the NNFs in nnf/, run for real.
+"""NNF packages and repository (unlite/compute/package.py, template.py, archive.py,
+dependencies.py) and the NNFs in nnf/, run for real.
 
 The first part is pure file work (pack, resolve, verify, tar-slip refusal). The second runs
 each NNF the way the native driver does — ``ip netns exec NS sh start G NF N IF...`` inside a
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from unlite.compute import package as P
+from unlite.compute import archive as A, dependencies as D, package as P
 from unlite.compute.package import PackageError, Repository, load_template, pack
 
 NNF = Path(__file__).resolve().parent.parent / "nnf"
@@ -209,9 +210,9 @@ SLIPS = {
     "hardlink": ([ti("start", tarfile.LNKTYPE, linkname="template.json")], "links"),
     "device": ([ti("null", tarfile.CHRTYPE, devmajor=1, devminor=3)], "not a regular file"),
     "fifo": ([ti("fifo", tarfile.FIFOTYPE)], "not a regular file"),
-    "oversized": ([ti("big", size=P.MAX_MEMBER + 1)], "'big'"),
-    "too-many": ([ti(f"f{i}", size=1) for i in range(P.MAX_MEMBERS)], "more than 64"),
-    "total": ([ti(f"f{i}", size=P.MAX_MEMBER) for i in range(5)], "over"),
+    "oversized": ([ti("big", size=A.MAX_MEMBER + 1)], "'big'"),
+    "too-many": ([ti(f"f{i}", size=1) for i in range(A.MAX_MEMBERS)], "more than 64"),
+    "total": ([ti(f"f{i}", size=A.MAX_MEMBER) for i in range(5)], "over"),
     "backslash": ([ti(f"..\\{EVIL}", size=3)], "backslash"),
 }
 
@@ -267,13 +268,13 @@ def test_missing_dependencies(tmp_path, monkeypatch):
     db.write_text("Package: utpk-installed\nStatus: install user installed\n\n"
                   "Package: iptables\nStatus: deinstall ok config-files\n\n"
                   "Status: install ok installed\nPackage: utpk-last")  # no blank line at the end
-    monkeypatch.setattr(P, "PACKAGE_DBS", (str(db), str(tmp_path / "none")))
+    monkeypatch.setattr(D, "PACKAGE_DBS", (str(db), str(tmp_path / "none")))
     t = load_template({**TPL, "dependencies": {"capability": [
         {"name": "sh", "type": "executable"}, {"name": "utpk-no-such-tool", "type": "executable"},
         {"name": "utpk-installed", "type": "package"}, {"name": "iptables", "type": "package"},
         {"name": "utpk-last", "type": "package"}]}}, "t")
     assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'", "package 'iptables'"]
-    monkeypatch.setattr(P, "PACKAGE_DBS", (str(tmp_path / "none"),))   # no database: which()
+    monkeypatch.setattr(D, "PACKAGE_DBS", (str(tmp_path / "none"),))   # no database: which()
     assert P.missing_dependencies(t) == ["executable 'utpk-no-such-tool'",
                                          "package 'utpk-installed'", "package 'utpk-last'"]
     fw = load_template((NNF / "firewall" / "template.json").read_bytes(), "fw")
@@ -409,7 +410,7 @@ def lab():
     if os.geteuid() != 0:
         pytest.skip("not root: running NNFs needs network namespaces")
     for tool in ("ip", "nft", "ping"):
-        if not shutil.which(tool, path=os.environ.get("PATH", "") + ":" + P.EXTRA_PATH):
+        if not shutil.which(tool, path=os.environ.get("PATH", "") + ":" + D.EXTRA_PATH):
             pytest.skip(f"'{tool}' not installed")
     lab = Lab()
     try:

@@ -1,6 +1,6 @@
 """``make bench``: how light unlite is, measured side by side in one run (not a test).
 
-Rows (targets from docs/design.md; the paper's NNF figures for comparison):
+Rows (the targets README's "How light: make bench" gives; the paper's NNF figures beside):
 - daemon start: ``unlite serve`` launched → first answer on /healthz;
 - NNF start overhead: deploying a 1-NF graph through the REST API (PUT → 201, NF running and
   steered) minus running the same NF's ``start`` script directly in an existing netns whose

@@ -95,7 +95,8 @@ exit 0
 UNLITE_PRERM = """#!/bin/sh
 # the bytecode compiled at install time is not in the package's file list: remove it
 rm -rf "${IPKG_INSTROOT}"/usr/lib/unlite/unlite/__pycache__ \
-	"${IPKG_INSTROOT}"/usr/lib/unlite/unlite/*/__pycache__
+	"${IPKG_INSTROOT}"/usr/lib/unlite/unlite/*/__pycache__ \
+	"${IPKG_INSTROOT}"/usr/lib/unlite/unlite/*/*/__pycache__
 exit 0
 """
 # After the files are gone ($1: "remove"; "upgrade VERSION" when opkg replaces the package: the

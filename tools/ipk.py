@@ -1,4 +1,5 @@
-"""OpenWrt ``.ipk`` files without an OpenWrt SDK (docs/openwrt.md, "Packages and feed").
+"""OpenWrt ``.ipk`` files without an OpenWrt SDK (the format opkg reads; README, "On an
+OpenWrt router").
 
 - ``Package``         what one ipk holds: control fields, files (path on the router → bytes
                       and mode), conffiles, maintainer scripts

@@ -182,7 +182,7 @@ class Ovs:
     """A private Open vSwitch (ovsdb-server + ovs-vswitchd) whose switch runs in namespace
     ``ns``, with its own run/db/log folder. ``env`` is what an OVS client (and the unlite
     daemon) needs to reach it. Userspace TSO is on, so TCP through the userspace datapath
-    keeps correct checksums (see docs/this-machine.md)."""
+    keeps correct checksums."""
 
     def __init__(self, ns, workdir):
         self.ns, self.dir = ns, Path(workdir)

@@ -40,7 +40,7 @@ def lean_imports():
 
 def default_limits(memory, pids):
     """``--nf-memory`` and ``--nf-pids`` → the caps of an NF whose template sets none."""
-    from .compute.limits import LimitError, parse
+    from .compute.cgroup.limits import LimitError, parse
     out, memory, pids = {}, str(memory).strip(), str(pids).strip()
     for flag, key, value in (("--nf-memory (UCI nf_memory)", "memory", memory),
                              ("--nf-pids (UCI nf_pids)", "pids", pids)):

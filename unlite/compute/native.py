@@ -33,7 +33,8 @@ from .. import names, sh
 from ..watch import wait_links_gone
 from ..network import control as ctlnet
 from ..store import private_dir, write_atomic, write_private
-from . import freezer, jail, limits, liveness
+from . import jail, liveness
+from .cgroup import freezer, limits
 from .states import ACTIVE, IDLE, PAUSED, NFState, move
 from .package import PackageError, Repository, interpreter, missing_dependencies
 from ..errors import UnliteError

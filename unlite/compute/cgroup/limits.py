@@ -27,8 +27,8 @@ import re
 import signal
 import time
 
-from .. import names
-from .freezer import _mounts
+from ... import names
+from . import mounts as _mounts, write as _write
 
 KEYS = ("memory", "pids", "cpu")
 DEFAULT = {"memory": 64 << 20, "pids": 128}    # an NF whose template sets no limits
@@ -95,11 +95,6 @@ def _roots():
         elif c in v1:
             out[c] = ("v1", v1[c])
     return out
-
-
-def _write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def _delegate(root, c):

@@ -9,20 +9,14 @@ from __future__ import annotations
 import os
 import time
 
-from .. import names
+from ... import names
+from . import mounts as _mounts, write as _write
 
 SETTLE = 2.0       # s to wait for the kernel to report the group frozen
 
 
 class FreezerError(OSError):
     pass
-
-
-def _mounts():
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            dev, mnt, fstype, opts = line.split()[:4]
-            yield mnt, fstype, opts.split(",")
 
 
 def hierarchy():
@@ -41,11 +35,6 @@ def _group(name):
     if kind is None:
         raise FreezerError("no cgroup freezer on this node (neither cgroup v2 nor v1 freezer)")
     return kind, os.path.join(root, names.CGROUP_PARENT, name)
-
-
-def _write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def freeze(name, pids):
