@@ -94,6 +94,14 @@ class Restart:
         endpoints.delete(links)
         self.store.runtime.delete(gid)
 
+    def _gone_device(self, ln):
+        """The first device of end-point link ``ln`` the kernel no longer has, or None (an
+        OVS tunnel port is the switch's, not a device)."""
+        if ln.kind == "gre-tunnel" and self.switch.tunnel_ports:
+            return None
+        return next((d for d in (ln.dev, ln.peer, ln.bridge) if d and not sh.link_exists(d)),
+                    None)
+
     def _salvage(self, gid, rec, insts, links) -> Deployed | None:
         """A record that cannot be adopted whole, as the old version of a change that repairs
         it (``_repair``): the NFs that still run as recorded are kept (their processes, their
@@ -112,9 +120,7 @@ class Restart:
             return None
         broken = [i for i in insts if i.state not in states.SETTLED
                   or self.compute.problem(i)]
-        gone = [ln for ln in links if any(
-            dev and not sh.link_exists(dev) for dev in (ln.dev, ln.peer, ln.bridge))
-            and not (ln.kind == "gre-tunnel" and self.switch.tunnel_ports)]
+        gone = [ln for ln in links if self._gone_device(ln)]
         chains = rec.get("chains") or {}
         # rules that name a device freed here (or gone) would be stale once it is made again
         # (a new ifindex, a new OVS port number): removed, and the graph's rules put anew
@@ -212,10 +218,9 @@ class Restart:
         if sorted(ln.dev for ln in planned.values()) != sorted(ln.dev for ln in links):
             return "its end-point devices are not the stored graph's"
         for ln in links:
-            for dev in (ln.dev, ln.peer, ln.bridge):
-                if dev and not sh.link_exists(dev) and not (ln.kind == "gre-tunnel" and
-                                                            self.switch.tunnel_ports):
-                    return f"end-point device {dev} is gone"
+            dev = self._gone_device(ln)
+            if dev:
+                return f"end-point device {dev} is gone"
         try:
             self._check_endpoints(graph)
         except NodeError as e:
