@@ -22,7 +22,7 @@ JSON = st.recursive(
                       inner, max_size=4), max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: "\0" not in k and
                                                               k.isprintable()), JSON, max_size=6))
 def test_round_trip(obj):

@@ -41,6 +41,32 @@ def test_uci_config_parses():
     assert sections == ["main"]
     assert options["backend"] == "nft" and re.fullmatch(r"[\d.]+:\d+", options["listen"])
     # every setting reaches the daemon: the init script hands it the file, it reads them all
-    from unlite.uci import SERVE_OPTIONS
-    assert set(options) <= set(SERVE_OPTIONS), set(options) - set(SERVE_OPTIONS)
+    from unlite.settings import BY_NAME
+    assert set(options) <= set(BY_NAME), set(options) - set(BY_NAME)
     assert 'serve --uci "$CONFIG"' in (ROOT / "files/etc/init.d/unlite").read_text()
+
+
+def test_the_shipped_uci_file_says_what_settings_py_says():
+    """Defaults live in unlite/settings.py only: the file sets each setting to its router
+    value there, or shows it commented out where the daemon's default applies. A default
+    changed in one place and not the other fails here."""
+    from unlite import uci
+    from unlite.settings import SETTINGS
+    text = (ROOT / "files/etc/config/unlite").read_text()
+    for setting in SETTINGS:
+        active = re.findall(rf"^\toption {setting.name} '([^']*)'$", text, re.M)
+        commented = re.findall(rf"^\t#option {setting.name} '([^']*)'$", text, re.M)
+        assert len(active) + len(commented) == 1, \
+            f"option {setting.name}: in the file once (set or commented out), not " \
+            f"{len(active) + len(commented)} times"
+        if active:
+            assert uci.check(setting, active[0], setting.name) == setting.router, \
+                f"option {setting.name} '{active[0]}': settings.py says {setting.router!r}"
+        else:
+            assert setting.router == setting.value(), \
+                f"option {setting.name} is commented out, but settings.py gives a router " \
+                f"{setting.router!r} that differs from the default {setting.value()!r}"
+    # and the init script adds no setting of its own: everything comes from the file
+    init = (ROOT / "files/etc/init.d/unlite").read_text()
+    assert not re.search(r"--(?!uci|syslog)[a-z-]+", init.split("procd_set_param command")[1]
+                         .splitlines()[0])

@@ -38,7 +38,7 @@ def test_shipped_uci_config_parses_and_names_only_known_options():
     sections = uci.load(SHIPPED_UCI)
     assert [(s.type, s.name) for s in sections] == [("unlite", "main")]
     opts = sections[0].options
-    assert set(opts) <= set(uci.SERVE_OPTIONS)
+    assert set(opts) <= set(uci.SETTINGS)
     assert opts["socket"] == "/var/run/unlite/unlite.sock" and opts["backend"] == "nft"
     assert uci.truth(opts["verbose"]) is False
     # the commented-out tenant example is valid UCI once uncommented

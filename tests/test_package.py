@@ -137,7 +137,8 @@ def test_uri_forms(tmp_path):
                                 directory=str(tmp_path / "store"))
     handler.log_message = lambda *a: None
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()          # shutdown() waits one poll interval
     try:
         url = f"http://127.0.0.1:{srv.server_port}/nat.tgz"
         assert entry(url).resolve("nativeNat").sha256 == sha

@@ -21,6 +21,9 @@ import pytest
 from conftest import ROOT
 
 PLUGIN = ROOT / "files/usr/libexec/rpcd/unlite"
+# the plugin's "python3" is the tests' interpreter (a router's is /usr/bin/python3), not a
+# version manager's shim found first on PATH (pyenv's is a shell script: 80 ms a call)
+PATH = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
 ACLS = [ROOT / "files/usr/share/rpcd/acl.d/unlite.json",
         ROOT / "files/usr/share/rpcd/acl.d/luci-app-unlite.json"]
 READ = {"list", "get", "status", "capabilities"}
@@ -36,7 +39,7 @@ def sockdir():
 
 
 def plugin(*args, stdin="", sock=None, plugin_path=PLUGIN, pythonpath=ROOT, uci=None):
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(pythonpath)}
+    env = {"PATH": PATH, "PYTHONPATH": str(pythonpath)}
     if sock:
         env["UNLITE_SOCKET"] = str(sock)
     if uci:
@@ -154,8 +157,11 @@ def test_socket_path_from_uci_and_errors(tmp_path, monkeypatch):
     conf.write_text("config unlite 'main'\n\toption socket 'unterminated\n")
     with pytest.raises(rpcd.Failure, match="cannot read"):
         rpcd.socket_path()
+    conf.write_text("config unlite 'main'\n\toption backend 'nft'\n")
+    with pytest.raises(rpcd.Failure, match="no unix socket"):
+        rpcd.socket_path()              # no option: the daemon opens no socket (settings.py)
     monkeypatch.setattr(rpcd, "UCI_FILE", str(tmp_path / "absent"))
-    assert rpcd.socket_path() == rpcd.DEFAULT_SOCKET
+    assert rpcd.socket_path() == "/var/run/unlite/unlite.sock"      # the shipped file's
 
 
 def test_an_answer_too_large_for_ubus_becomes_an_error(capsys):

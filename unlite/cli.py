@@ -15,18 +15,21 @@ import sys
 import threading
 from pathlib import Path
 
-from . import tune_malloc, uci
-
-DEFAULT_URL = "http://127.0.0.1:8080"
+from . import settings, tune_malloc, uci
 
 
-def default_nnf_dir():
-    """The packed catalog: on a router /usr/share/unlite/nnf, in a checkout build/nnf."""
-    for d in (os.environ.get("UNLITE_NNF_DIR"), "/usr/share/unlite/nnf",
-              Path(__file__).resolve().parent.parent / "build" / "nnf"):
-        if d and Path(d).is_dir():
-            return str(d)
-    return "/usr/share/unlite/nnf"
+def add_setting(subparser, setting):
+    """One ``serve`` flag from its row in ``settings.SETTINGS``."""
+    flags = [setting.short, setting.flag] if setting.short else [setting.flag]
+    if setting.kind == "bool":
+        subparser.add_argument(*flags, action="store_true", help=setting.help)
+        return
+    default = setting.value()
+    shown = f" (default {default})" if default else ""
+    if setting.router != setting.default:
+        shown += f" (/etc/config/unlite: {setting.router})"
+    subparser.add_argument(*flags, default=default, choices=setting.choices,
+                           metavar=setting.metavar, help=setting.help + shown)
 
 
 def lean_imports():
@@ -322,44 +325,12 @@ def cmd_nnf(a):
 
 def parser():
     p = argparse.ArgumentParser(prog="unlite", description="Native network functions node")
-    p.add_argument("--url", default=os.environ.get("UNLITE_URL", DEFAULT_URL),
+    p.add_argument("--url", default=settings.url(),
                    help="daemon URL for client commands (default %(default)s)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the daemon")
-    s.add_argument("--listen", default="127.0.0.1:8080", help="ADDR:PORT (default %(default)s)")
-    s.add_argument("--state-dir", default="/etc/unlite", help="desired graphs (flash)")
-    s.add_argument("--run-dir", default="/var/run/unlite", help="runtime records (RAM)")
-    s.add_argument("--nnf-dir", default=default_nnf_dir(), help="NNF repository")
-    s.add_argument("--backend", default="nft", choices=["nft", "tc", "ovs"],
-                   help="steering backend (default %(default)s)")
-    s.add_argument("--prefer", default=None, metavar="FLAVOUR,...",
-                   help="flavour preference of the VNF resolver (default: "
-                        "nftables,linux-bridge,ebtables,iptables)")
-    s.add_argument("--ovs-datapath", default="system", choices=["system", "netdev"],
-                   help="OVS datapath type: system (kernel module) or netdev (userspace)")
-    s.add_argument("-v", "--verbose", action="store_true", help="log every command")
-    s.add_argument("--socket", metavar="PATH", help="also serve the API on this unix socket "
-                   "(for the rpcd plugin; on a router /var/run/unlite/unlite.sock)")
-    s.add_argument("--ubus", default="daemon", choices=["daemon", "rpcd", "off"],
-                   help="ubus object unlite: registered by the daemon (default), by rpcd's "
-                        "exec plugin (the daemon only sends events), or none")
-    s.add_argument("--ubus-socket", default="/var/run/ubus/ubus.sock", metavar="PATH",
-                   help="ubusd's socket (default %(default)s)")
-    s.add_argument("--usp", metavar="SOCKET", default=None,
-                   help="be a USP (TR-369) Service: connect to a USP Broker's controller "
-                        "Unix domain socket (obuspa's) and register Device.SoftwareModules. "
-                        "(default: off)")
-    s.add_argument("--on-exit", default="stop", choices=["stop", "keep"],
-                   help="at SIGTERM: 'stop' every NF and remove what unlite made, or 'keep' "
-                        "it running for the next start to adopt (restarts and upgrades cut "
-                        "no traffic; SIGUSR1 before SIGTERM stops them this once) "
-                        "(default %(default)s)")
-    s.add_argument("--nf-memory", default="64M", metavar="SIZE",
-                   help="memory cap of an NF whose template sets none (its cgroup; the OOM "
-                        "killer acts inside it); 0: none (default %(default)s)")
-    s.add_argument("--nf-pids", default="128", metavar="N",
-                   help="process cap of an NF whose template sets none; 0: none "
-                        "(default %(default)s)")
+    for setting in settings.SETTINGS:           # flags, defaults and help: settings.py
+        add_setting(s, setting)
     s.add_argument("--syslog", action="store_true",
                    help="log to the system log (/dev/log) with each record's level")
     s.add_argument("--uci", metavar="FILE", help="read settings from a UCI file, e.g. "

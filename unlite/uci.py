@@ -18,16 +18,13 @@ from __future__ import annotations
 import re
 import shlex
 
+from .settings import BY_NAME as SETTINGS
+
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _TRUE = {"1", "yes", "on", "true", "enabled"}
 _FALSE = {"0", "no", "off", "false", "disabled"}
 
-# ``config unlite 'main'`` option -> ``unlite serve`` argument (dest)
-SERVE_OPTIONS = {"listen": "listen", "backend": "backend", "state_dir": "state_dir",
-                 "run_dir": "run_dir", "nnf_dir": "nnf_dir", "socket": "socket",
-                 "verbose": "verbose", "ovs_datapath": "ovs_datapath", "prefer": "prefer",
-                 "ubus": "ubus", "ubus_socket": "ubus_socket", "on_exit": "on_exit",
-                 "usp": "usp", "nf_memory": "nf_memory", "nf_pids": "nf_pids"}
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}")
 
 
 class UciError(ValueError):
@@ -129,18 +126,14 @@ class Default(str):
 
 def mark_defaults(subparser):
     """Call after the ``serve`` arguments are added. String defaults become ``Default`` (argparse
-    hands them over unchanged), a store_true default becomes None; the ``choices`` of each
-    option are kept so UCI values are checked like command-line ones."""
-    choices = {}
+    hands them over unchanged), a store_true default becomes None."""
     for action in subparser._actions:              # argparse keeps no public list
-        if action.dest not in SERVE_OPTIONS.values():
+        if action.dest not in SETTINGS:
             continue
         if isinstance(action.default, str):
             action.default = Default(action.default)
         elif action.default is False:
             action.default = None
-        choices[action.dest] = action.choices
-    subparser.set_defaults(uci_choices=choices)
 
 
 def _given(value):
@@ -170,27 +163,33 @@ def apply_serve_args(a):
         warnings.append(f"{a.uci}: no 'config unlite' section; using the defaults")
     for key, value in (main.options.items() if main else ()):
         where = f"{a.uci}:{main.line}: option '{key}'"
-        dest = SERVE_OPTIONS.get(key)
-        if dest is None:
+        setting = SETTINGS.get(key)
+        if setting is None:
             warnings.append(f"{where} is unknown and ignored (known: "
-                            f"{', '.join(sorted(SERVE_OPTIONS))})")
+                            f"{', '.join(sorted(SETTINGS))})")
             continue
         if isinstance(value, list):
             raise UciError(f"{where} must be an option, not a list")
-        if _given(getattr(a, dest, None)):
+        if _given(getattr(a, key, None)):
             continue                                  # the command line wins
-        if dest == "verbose":
-            value = truth(value, where)
-        else:
-            allowed = (getattr(a, "uci_choices", {}) or {}).get(dest)
-            if allowed and value not in allowed:
-                raise UciError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
-            if dest == "listen" and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}",
-                                                     value):
-                raise UciError(f"{where}: {value!r} is not ADDR:PORT")
-            if dest in ("socket", "usp") and not value:
-                value = None                          # '' : no unix socket, no USP
-        setattr(a, dest, value)
+        setattr(a, key, check(setting, value, where))
+    return _tenants(a, sections, warnings)
+
+
+def check(setting, value, where):
+    """A UCI value of ``setting`` as ``unlite serve`` takes it, or UciError saying why not."""
+    if setting.kind == "bool":
+        return truth(value, where)
+    if setting.kind == "path-or-off" and not value:
+        return None                                   # '' : no unix socket, no USP
+    if setting.choices and value not in setting.choices:
+        raise UciError(f"{where}: {value!r} is not one of {', '.join(setting.choices)}")
+    if setting.name == "listen" and not _LISTEN.fullmatch(value):
+        raise UciError(f"{where}: {value!r} is not ADDR:PORT")
+    return value
+
+
+def _tenants(a, sections, warnings):
     from .tenants import RESERVED       # here: the rpcd plugin reads UCI without dataclasses
     tenants = {}
     for s in sections:

@@ -24,10 +24,10 @@ import re
 import socket
 import sys
 
+from .. import settings
 from . import methods
 from .methods import ANSWER_WITHIN, Failure
 
-DEFAULT_SOCKET = "/var/run/unlite/unlite.sock"
 UCI_FILE = "/etc/config/unlite"
 RPCD_STDIN = 65536           # rpcd passes at most this much of the arguments
 RPCD_DEFAULT_TIMEOUT = 120   # rpcd's own default without -t (stock OpenWrt passes -t 30)
@@ -41,9 +41,10 @@ ALTERNATIVES = ("deploy it with 'unlite graph apply FILE' on the router, PUT /NF
 
 # -- configuration ---------------------------------------------------------------------------
 def _main_options():
+    """The options of ``config unlite``; None when there is no file."""
     path = os.environ.get("UNLITE_UCI") or UCI_FILE
     if not os.path.exists(path):
-        return {}
+        return None
     from .. import uci
     try:
         for s in uci.load(path):
@@ -56,21 +57,23 @@ def _main_options():
 
 def mode():
     """daemon | rpcd | off: who registers ubus object unlite (UCI option ubus)."""
-    value = _main_options().get("ubus", "daemon")
-    return value if value in ("daemon", "rpcd", "off") else "daemon"
+    ubus = settings.BY_NAME["ubus"]
+    value = (_main_options() or {}).get("ubus", ubus.default)
+    return value if value in ubus.choices else ubus.default
 
 
 def socket_path():
     env = os.environ.get("UNLITE_SOCKET")
     if env:
         return env
-    value = _main_options().get("socket")
-    if isinstance(value, str):
-        if not value:
-            raise Failure(f"the daemon has no unix socket: set option socket in "
-                          f"{UCI_FILE} and run /etc/init.d/unlite reload")
-        return value
-    return DEFAULT_SOCKET
+    options = _main_options()
+    if options is None:                 # no file: where the package's file puts it
+        return settings.router("socket")
+    value = options.get("socket", settings.BY_NAME["socket"].default)
+    if not value or not isinstance(value, str):     # the daemon opens none either
+        raise Failure(f"the daemon has no unix socket: set option socket in "
+                      f"{UCI_FILE} and run /etc/init.d/unlite reload")
+    return value
 
 
 def rpcd_timeout(pid=None):

@@ -31,11 +31,12 @@ import struct
 import threading
 import time
 
+from .. import settings
 from . import blobmsg
 
 log = logging.getLogger("unlite.ubus")
 
-DEFAULT_SOCKET = "/var/run/ubus/ubus.sock"
+DEFAULT_SOCKET = settings.BY_NAME["ubus_socket"].default   # ubusd's own (UBUS_UNIX_SOCKET)
 MAX_MSGLEN = 1 << 20            # ubusd's UBUS_MAX_MSGLEN: larger messages are dropped
 
 # message types and attributes (ubusmsg.h)
