@@ -146,8 +146,62 @@ class Folder:
         return sorted(p.stem for p in self.root.glob("*.json"))
 
 
+class Owners:
+    """Graph id → the tenant that owns it, in memory, and on flash beside the graph
+    (``<state-dir>/owners/<id>.json``: ``{"tenant": NAME}``, written by the change that stores
+    the graph). The folder is read once, here; every later question is a dict lookup (a
+    tenant's every request asks). Root's graphs have no record. ``legacy`` is a name older
+    versions wrote for root: read as no owner. Records that cannot be read are left in
+    ``unreadable`` (id → CorruptFile) for the restart to set aside; meanwhile they are
+    nobody's (``UNREADABLE``: only root and the admin see such a graph)."""
+    UNREADABLE = "(unreadable owner record)"
+
+    def __init__(self, folder, legacy=None):
+        self.folder = folder
+        self._by_gid: dict[str, str | None] = {}
+        self.unreadable: dict[str, CorruptFile] = {}
+        for gid in folder.keys():
+            try:
+                rec = folder.get(gid)
+            except CorruptFile as e:
+                self.unreadable[gid] = e
+                self._by_gid[gid] = self.UNREADABLE
+                continue
+            name = rec.get("tenant")
+            if name is not None and not isinstance(name, str):
+                self.unreadable[gid] = CorruptFile(folder.root / f"{gid}.json",
+                                                   "its tenant is not a name")
+                self._by_gid[gid] = self.UNREADABLE
+            else:                       # None: an old record of root's graph (no owner)
+                self._by_gid[gid] = None if name == legacy else name
+
+    def get(self, gid):
+        return self._by_gid.get(gid)
+
+    def keys(self):
+        """The ids with a record (those of root's graphs an older version wrote too)."""
+        return sorted(self._by_gid)
+
+    def set(self, gid, name):
+        """On flash first (StoreError on a full disk: the memory is unchanged)."""
+        self.folder.put(gid, {"tenant": name})
+        self._by_gid[gid] = name
+
+    def delete(self, gid):
+        self.folder.delete(gid)
+        self._by_gid.pop(gid, None)
+        self.unreadable.pop(gid, None)
+
+    def set_aside(self, gid):
+        """An unreadable record renamed ``<id>.json.bad``: the graph is root's from now on."""
+        bad = self.folder.set_aside(gid)
+        self.unreadable.pop(gid, None)
+        self._by_gid.pop(gid, None)
+        return bad
+
+
 class Store:
-    def __init__(self, state_dir, run_dir):
+    def __init__(self, state_dir, run_dir, legacy_owner=None):
         self.desired = Folder(Path(state_dir) / "graphs")
-        self.owners = Folder(Path(state_dir) / "owners")     # graph id → tenant
+        self.owners = Owners(Folder(Path(state_dir) / "owners"), legacy_owner)
         self.runtime = Folder(Path(run_dir) / "graphs", durable=False, compact=True)

@@ -52,7 +52,7 @@ from ..compute.package import Repository
 from ..events import Events
 from ..resolver import DEFAULT_PREFER, Resolver
 from ..store import Store
-from ..tenants import Tenants
+from ..tenants import LEGACY_ROOT, Tenants
 from .actions import NfActions
 from .capabilities import Capabilities
 from .reads import Reads
@@ -68,7 +68,7 @@ __all__ = ["Deployed", "Node", "NodeError", "Plan"]
 class Node(Tenancy, Reads, Capabilities, NfActions, Transactions, Restart, World):
     def __init__(self, state_dir, run_dir, nnf_dir, backend="nft", prefer=None,
                  tenants=None, **backend_options):
-        self.store = Store(state_dir, run_dir)
+        self.store = Store(state_dir, run_dir, legacy_owner=LEGACY_ROOT)
         self.tenants = tenants or Tenants()
         self.repo = Repository(nnf_dir, Path(run_dir) / "pkg")
         self.resolver = Resolver(self.repo, prefer if prefer is not None else DEFAULT_PREFER)

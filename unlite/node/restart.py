@@ -157,14 +157,12 @@ class Restart:
     def _restore_rest(self, desired, adopted, repairs, t0):
         """Single-instance NFs no graph uses, owner records, the graphs not adopted."""
         self.compute.clean_shared()
-        for gid in self.store.owners.keys():
-            try:
-                self.store.owners.get(gid)
-            except CorruptFile as e:
-                self._put_aside(self.store.owners, gid, "the owner record", e)
-                continue
+        owners = self.store.owners
+        for gid, e in sorted(owners.unreadable.items()):    # the graph is root's from now on
+            self._put_aside(owners, gid, "the owner record", e)
+        for gid in owners.keys():
             if gid not in desired:                 # left by a crash during a first deploy
-                self.store.owners.delete(gid)
+                owners.delete(gid)
         for gid in sorted(desired - adopted):
             try:
                 doc = self.store.desired.get(gid)

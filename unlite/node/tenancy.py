@@ -3,28 +3,18 @@
 Root (the unix socket's caller) and an admin tenant see everything. Another tenant sees and
 changes only its own graphs, learns no other's id or owner from an answer (``_named``: "another
 graph"), may not attach the node's own stack, uses only the interfaces and unify-control ports
-its UCI section grants. A graph's owner is its owner record (``store.owners``).
+its UCI section grants. A graph's owner is kept in memory and on flash beside the graph
+(``store.Owners``).
 """
 from __future__ import annotations
 
-import logging
-
-from ..tenants import LEGACY_ROOT
-from ..store import CorruptFile
 from .records import NodeError
-
-log = logging.getLogger("unlite.node")
 
 
 class Tenancy:
     def _owner(self, gid):
-        try:
-            rec = self.store.owners.get(gid)
-        except CorruptFile as e:            # nobody's: only the admin sees it (set aside at start)
-            log.error("%s", e)
-            return "(unreadable owner record)"
-        name = rec.get("tenant") if rec else None
-        return None if name == LEGACY_ROOT else name   # older versions' root (tenants.py)
+        """The owning tenant's name; None for root's graphs (``store.Owners``: in memory)."""
+        return self.store.owners.get(gid)
 
     def _visible(self, gid, tenant):
         if tenant is None or tenant.admin:

@@ -61,7 +61,7 @@ class Transactions:
         new_owner = new_graph and owner_of(tenant) is not None
         try:
             if new_owner:                  # before the deploy: it scopes internal groups
-                self.store.owners.put(gid, {"tenant": tenant.owner})   # (and the events)
+                self.store.owners.set(gid, tenant.owner)    # (and the events)
             elif new_graph:
                 self.store.owners.delete(gid)
             self._publish(gid, "graph", {"id": gid, "event": change.progress(),
