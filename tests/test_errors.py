@@ -90,3 +90,26 @@ def test_an_unknown_error_is_a_500_naming_its_type_not_a_traceback():
     code, body = put(Raising(KeyError("chains")))
     assert code == 500 and body["error"].startswith("internal error: KeyError"), body
     assert "Traceback" not in json.dumps(body)
+
+
+class Keeping(Raising):
+    """A node that keeps the body it was handed."""
+
+    def put(self, gid, doc, tenant=None):
+        self.got = doc
+        raise NodeError("kept", status=409)
+
+
+def test_a_large_body_is_read_once_into_memory_not_spooled_to_a_file(monkeypatch):
+    """Bottle spools a body past its MEMFILE_MAX (100 KiB) into a temporary file (on a
+    router, more RAM in /tmp and one more copy); the API raises it to its own limit."""
+    import bottle
+
+    def no_file(*a, **kw):
+        raise AssertionError("the body went to a temporary file")
+    monkeypatch.setattr(bottle, "NamedTemporaryFile", no_file)
+    doc = b'{"forwarding-graph": {"name": "' + b"x" * 300_000 + b'"}}'
+    node = Keeping(None)
+    assert put(node, doc)[0] == 409 and node.got == doc
+    code, body = put(node, b" " * (api.MAX_BODY + 1))
+    assert code == 413 and body["error"] == f"body larger than {api.MAX_BODY} bytes"

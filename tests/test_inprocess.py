@@ -60,6 +60,31 @@ def test_an_update_keeps_hot_plugs_or_remakes_each_nf_by_what_changed(node):
     assert anew.fresh[0].netns != old.instances["nf1"].netns      # beside the old one
 
 
+def test_a_plan_resolves_each_function_and_probes_each_flavour_once(node, monkeypatch):
+    """Three NFs of a function with two flavours (firewall: nftables, ebtables): one
+    repository lookup and one dependency probe per flavour for the whole plan, not one per
+    NF and per question (the resolver's pick, then the NF's own check)."""
+    from unlite import resolver
+    from unlite.compute.package import Repository
+    probed, looked_up = [], []
+    real_probe, real_resolve = resolver.missing_dependencies, Repository.resolve
+    monkeypatch.setattr(resolver, "missing_dependencies",
+                        lambda t: probed.append(t.flavour) or real_probe(t))
+    monkeypatch.setattr(Repository, "resolve",
+                        lambda self, *a, **kw: looked_up.append(a[0]) or
+                        real_resolve(self, *a, **kw))
+    doc = bridge_graph("g1", nf="firewall")
+    vnfs = doc["forwarding-graph"]["VNFs"]
+    vnfs += [{**vnfs[0], "id": f"nf{i}"} for i in (2, 3)]
+    p = node._plan(graph(doc=doc), None)
+    assert len(p.fresh) == 3 and len({i.netns for i in p.fresh}) == 3
+    assert sorted(probed) == ["ebtables", "nftables"], probed
+    assert looked_up == ["firewall"], looked_up
+    probed.clear()
+    node._plan(graph(doc=doc), None)                # the next change asks the world again
+    assert sorted(probed) == ["ebtables", "nftables"], probed
+
+
 def test_every_nf_that_cannot_be_planned_is_named_in_one_answer(node):
     doc = bridge_graph("g1")
     doc["forwarding-graph"]["VNFs"][0]["name"] = "nosuch"

@@ -192,6 +192,9 @@ def _text(value):
 
 
 def make_app(node):
+    # a body up to our limit stays in one buffer: past its MEMFILE_MAX (100 KiB) Bottle
+    # spools it to a temporary file (more RAM in a router's /tmp, one more copy)
+    bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
     app = bottle.Bottle()
     app.uninstall(bottle.JSONPlugin)         # every route answers with _json() itself
     app.install(ErrorPlugin())

@@ -27,7 +27,11 @@ class Resolver:
         """Within: each function resolved, its package checked and its dependencies probed
         once, not once per NF (a restart plans every NF of every graph: 100 graphs of one
         function are one lookup). Only for a pass that runs no script: the check before a
-        script runs is the package's own."""
+        script runs is the package's own. Nested (a restart's pass plans each graph): the
+        outer pass's memo serves both."""
+        if self._memo is not None:
+            yield self
+            return
         self._memo = {}
         try:
             yield self
@@ -39,10 +43,10 @@ class Resolver:
         memo = self._memo
         if memo is None:
             return missing_dependencies(t)
-        key = ("missing", id(t))
+        key = ("missing", t.dependencies)   # the index's and the package's copy alike
         if key not in memo:
-            memo[key] = (t, missing_dependencies(t))      # t kept: its id stays its own
-        return memo[key][1]
+            memo[key] = missing_dependencies(t)
+        return memo[key]
 
     def _rank(self, t):
         flavour = (t.flavour or "").lower()

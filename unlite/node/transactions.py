@@ -8,6 +8,7 @@ checks of end-points, veths and unify-control ports see the pending ones as if t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -166,16 +167,19 @@ class Transactions:
         self._check_control(graph, old, tenant)
         prev = old.instances if old else {}
         plan, unplanned = {}, []
-        for v in graph.vnfs:
-            try:
-                inst = self.compute.plan(graph.id, v)
-                o = prev.get(v.id)
-                if o and o.netns == inst.netns and not inst.shared and _readdressed(o, inst):
-                    inst = self.compute.plan(graph.id, v, fixed_ports=True)
-            except ComputeError as e:
-                unplanned.append(e)
-                continue
-            plan[v.id] = inst
+        resolver = self.compute.resolver
+        with resolver.once_each() if resolver else contextlib.nullcontext():
+            for v in graph.vnfs:    # each function resolved, its dependencies probed, once
+                try:
+                    inst = self.compute.plan(graph.id, v)
+                    o = prev.get(v.id)
+                    if o and o.netns == inst.netns and not inst.shared and \
+                            _readdressed(o, inst):
+                        inst = self.compute.plan(graph.id, v, fixed_ports=True)
+                except ComputeError as e:
+                    unplanned.append(e)
+                    continue
+                plan[v.id] = inst
         if len(unplanned) == 1:
             raise unplanned[0]
         if unplanned:
@@ -223,14 +227,18 @@ class Transactions:
         made, plugged, told = [], [], []
         old_chains = old.chains if old else {}
 
-        def record():           # every object before it exists: old + new together
+        # The runtime record is written three times, each before what it must let a crash
+        # undo: every object before it exists (old + new together), the new rules before
+        # the switch has them, and the new version alone once the old one is freed.
+        # The second has the instances as made (control slot, cgroups).
+        def record(**more):
             runtime.put(gid, {
                 "graph": gid, "backend": switch.name, "chains": old_chains,
                 "instances": [replace(i, ports=i.ports + hot[k][1]).to_dict() if k in hot
                               else i.to_dict() for k, i in prev.items()]
                 + [i.to_dict() for i in p.fresh],
                 "links": [ln.to_dict() for ln in
-                          list(old.links.values() if old else ()) + p.fresh_links]})
+                          list(old.links.values() if old else ()) + p.fresh_links], **more})
 
         def unrecord():
             if old:
@@ -254,9 +262,7 @@ class Transactions:
 
         def compile_rules():
             new.chains = switch.compile(p.graph, self._devices(p.graph, new))
-            rec = runtime.get(gid)
-            rec["chains_next"] = new.chains             # recorded before the switch has it
-            runtime.put(gid, rec)
+            record(chains_next=new.chains)              # before the switch has them
 
         def unsteer():
             if old:
