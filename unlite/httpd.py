@@ -278,6 +278,7 @@ class _Doorman:
         self.waiting[conn] = c
         self._sel.register(conn, selectors.EVENT_READ)
         srv = self.server
+        srv.seen(addr)
         if not c.local and srv.open_from(addr) > srv.per_client:
             self._evict(c, lambda o: o.addr[0] == addr[0], "too many connections from "
                         f"{addr[0]} ({srv.per_client})")
@@ -348,6 +349,9 @@ class _Server(WSGIServer):
         self._lock = threading.Lock()
         self._open = {}             # connection -> [client address, bytes of it held]
         self._per = Counter()       # client host -> connections open
+        # accepted, not yet seen by the doorman: not counted against a limit yet, so that
+        # the doorman, seeing them in order, evicts the oldest (not the first it sees)
+        self._queued, self._queued_all = Counter(), 0
         self.held = 0
         self._workers = _Lane("http", self.workers)
         self._writers = _Lane("http-write", self.writers)
@@ -361,15 +365,27 @@ class _Server(WSGIServer):
             self._open[request] = [client_address, 0]
             self._per[client_address[0]] += 1
             flooded = len(self._open) > self.connections + self.ahead
+            if not flooded:
+                self._queued[client_address[0]] += 1
+                self._queued_all += 1
         if flooded:                 # accepted faster than the doorman evicts: a hard bound
             return self.shutdown_request(request)
         self._door.admit(request, client_address)
 
+    def seen(self, addr):
+        """The doorman took this connection: from now on it counts against the limits."""
+        with self._lock:
+            self._queued[addr[0]] -= 1
+            if not self._queued[addr[0]]:
+                del self._queued[addr[0]]
+            self._queued_all -= 1
+
     def open_count(self):
-        return len(self._open)
+        """Connections open that the doorman has seen."""
+        return len(self._open) - self._queued_all
 
     def open_from(self, addr):
-        return self._per[addr[0]]
+        return self._per[addr[0]] - self._queued[addr[0]]
 
     def hold(self, request, n):
         with self._lock:
