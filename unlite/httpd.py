@@ -273,12 +273,12 @@ class _Doorman:
             self._send(c, b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _admit(self, conn, addr):
+        srv = self.server
+        srv.seen(addr)                  # first: whatever happens below, it is no longer queued
         c = _Conn(conn, addr, time.monotonic())
         conn.setblocking(False)
         self.waiting[conn] = c
         self._sel.register(conn, selectors.EVENT_READ)
-        srv = self.server
-        srv.seen(addr)
         if not c.local and srv.open_from(addr) > srv.per_client:
             self._evict(c, lambda o: o.addr[0] == addr[0], "too many connections from "
                         f"{addr[0]} ({srv.per_client})")
