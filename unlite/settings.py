@@ -24,13 +24,16 @@ ROUTER_NNF_DIR = "/usr/share/unlite/nnf"
 class Setting:
     """One setting. ``kind``: 'text' (a string), 'bool' (a flag; UCI '1'/'0'), 'path-or-off'
     (a path; '' in UCI and no flag: off). ``default`` None: unset (off). ``router``: the
-    shipped file's value where it differs from ``default``."""
-    __slots__ = ("name", "default", "router", "kind", "choices", "metavar", "help", "short")
+    shipped file's value where it differs from ``default``. ``pattern``: a regular
+    expression a UCI value must match whole (its ``metavar`` says what it is)."""
+    __slots__ = ("name", "default", "router", "kind", "choices", "metavar", "help", "short",
+                 "pattern")
 
     def __init__(self, name, default, help, kind="text", choices=None, metavar=None,
-                 router=None, short=None):
+                 router=None, short=None, pattern=None):
         self.name, self.default, self.help, self.kind = name, default, help, kind
         self.choices, self.metavar, self.short = choices, metavar, short
+        self.pattern = pattern
         self.router = default if router is None else router
 
     @property
@@ -55,7 +58,8 @@ def default_nnf_dir():
 
 SETTINGS = (
     Setting("listen", "127.0.0.1:8080", "the REST API's ADDR:PORT (keep it on a loopback "
-            "address unless tenants are configured)", metavar="ADDR:PORT"),
+            "address unless tenants are configured)", metavar="ADDR:PORT",
+            pattern=r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}"),
     Setting("backend", "nft", "steering backend", choices=("nft", "tc", "ovs")),
     Setting("state_dir", "/etc/unlite", "desired graphs (flash; written only on change)",
             metavar="DIR"),

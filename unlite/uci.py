@@ -24,7 +24,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _TRUE = {"1", "yes", "on", "true", "enabled"}
 _FALSE = {"0", "no", "off", "false", "disabled"}
 
-_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}")
 
 
 class UciError(ValueError):
@@ -184,8 +183,8 @@ def check(setting, value, where):
         return None                                   # '' : no unix socket, no USP
     if setting.choices and value not in setting.choices:
         raise UciError(f"{where}: {value!r} is not one of {', '.join(setting.choices)}")
-    if setting.name == "listen" and not _LISTEN.fullmatch(value):
-        raise UciError(f"{where}: {value!r} is not ADDR:PORT")
+    if setting.pattern and not re.fullmatch(setting.pattern, value):
+        raise UciError(f"{where}: {value!r} is not {setting.metavar}")
     return value
 
 
