@@ -10,13 +10,15 @@ failure."""
 import json
 import os
 import re
+import socket
+import sys
 
 import pytest
 
 from owrt import until
 from netlab import ApiError
 
-from conftest import ROOT, bridge_graph
+from conftest import ALICE, BOB, ROOT, TWO_TENANTS_UCI, bridge_graph
 from usp_lab import OBUSPA, Broker, Controller
 from test_deploy import SERVER, tcp_ok
 
@@ -134,17 +136,140 @@ def test_a_bad_graph_is_a_fault_naming_its_path_and_changes_nothing(usp_daemon, 
     assert "Started successfully" in out, out
     # the Broker received (and decoded) the Service's OperationComplete with the fault
     log = until("the fault's OperationComplete",
-                lambda: re.search(r'cmd_failure \{\s*err_code: 7022\s*err_msg: "([^"]*)"',
+                lambda: re.search(r'cmd_failure \{\s*err_code: 7219\s*err_msg: "([^"]*)"',
                                   broker.log.read_text()))
     assert "VNFs[0].ports[0].id" in log.group(1), log.group(1)
     ev = until("DUStateChange! Failed", lambda: broker.events(CurrentState="Failed"))[0]
-    assert ev["Fault.FaultCode"] == "7022" and "VNFs[0].ports[0].id" in ev["Fault.FaultString"]
+    assert ev["Fault.FaultCode"] == "7219" and "VNFs[0].ports[0].id" in ev["Fault.FaultString"]
     assert graph_status(d, "bad") == 404
     assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "0"
 
-    # a URL that is not file://: refused before anything runs
-    out = broker.c("operate", f'{sm}InstallDU(URL="http://example.invalid/g.json")')
-    until("the URL's fault", lambda: "only file:// URLs" in broker.log.read_text())
+    # a URL unlite does not fetch: TR-181's unsupported transfer protocol, nothing made
+    broker.c("operate", f'{sm}InstallDU(URL="ftp://192.0.2.1/g.json")')
+    until("the URL's fault", lambda: broker.events(Fault_FaultCode="7213"))
+    assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "0"
+
+
+AUTH_SERVER = """
+import base64, functools, http.server, sys
+want = "Basic " + base64.b64encode(b"op:s3cret").decode()
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        if self.headers.get("Authorization") != want:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        super().do_GET()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])),
+                                functools.partial(H, directory=sys.argv[1])).serve_forever()
+"""
+
+
+@pytest.mark.parametrize("backend", ["nft"])
+def test_install_over_http_with_credentials_then_its_faults_and_an_update_by_its_last_url(
+        gateway, usp_daemon, broker, tmp_path):
+    """An operator's graph server (HTTP, Basic credentials) in the gateway's namespace:
+    InstallDU without the credentials is 7212, with them Installed; the DU shows its URL and
+    Update() without one fetches it again (with the same credentials); installing it twice is
+    7226, another execution environment 7223, a UUID that is not the graph's 7222."""
+    d, sm, gw = usp_daemon, "Device.SoftwareModules.", gateway
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "home.json").write_text((ROOT / "tools" / "demo-graph.json").read_text())
+    gw.lab.spawn(gw.ns, sys.executable, "-c", AUTH_SERVER, web, 8931)
+    until("the graph server", lambda: _connects(d, 8931))
+    url = "http://127.0.0.1:8931/home.json"
+
+    broker.c("operate", f'{sm}InstallDU(URL="{url}")')
+    ev = until("7212", lambda: broker.events(Fault_FaultCode="7212"))[0]
+    assert "HTTP 401" in ev["Fault.FaultString"] and ev["CurrentState"] == "Failed"
+    assert graph_status(d, "home") == 404
+
+    out = broker.c("operate", f'{sm}InstallDU(URL="{url}",Username="op",Password="s3cret")')
+    assert "Started successfully" in out, out
+    until("DUStateChange! Installed", lambda: broker.events(OperationPerformed="Install",
+                                                            CurrentState="Installed"))
+    assert graph_status(d, "home") == "complete"
+    assert broker.get(sm + "DeploymentUnit.1.URL") == {sm + "DeploymentUnit.1.URL": url}
+
+    for args, code, words in (
+            (f'URL="{url}",Username="op",Password="s3cret"', "7226", "installed already"),
+            (f'URL="{url}",ExecutionEnvRef="{sm}ExecEnv.2"', "7223", "ExecEnv.1"),
+            (f'URL="{url}",UUID="not-a-uuid"', "7222", "RFC 4122"),
+            (f'URL="{url}",Username="op",Password="s3cret",'
+             f'UUID="00000000-0000-5000-8000-000000000000"', "7222", "not this graph's")):
+        seen = len(broker.events(Fault_FaultCode=code))
+        broker.c("operate", f"{sm}InstallDU({args})")
+        ev = until(f"fault {code}", lambda c=code, n=seen: broker.events(Fault_FaultCode=c)[n:])[0]
+        assert words in ev["Fault.FaultString"], ev
+    assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "1"
+
+    doc = json.loads((web / "home.json").read_text())
+    doc["forwarding-graph"]["VNFs"][0]["unify-env-variables"] = [{"variable": "BLOCK_TCP_PORTS=23"}]
+    (web / "home.json").write_text(json.dumps(doc))
+    out = broker.c("operate", f"{sm}DeploymentUnit.1.Update()")             # no URL: its last
+    assert "Started successfully" in out, out
+    until("DUStateChange! Update", lambda: broker.events(OperationPerformed="Update",
+                                                         CurrentState="Installed"))
+    stored = d.api("GET", "/NF-FG/home")[1]["forwarding-graph"]["VNFs"][0]
+    assert stored["unify-env-variables"] == [{"variable": "BLOCK_TCP_PORTS=23"}]
+    broker.c("operate", f"{sm}DeploymentUnit.1.Uninstall()")
+    until("graph home deleted", lambda: graph_status(d, "home") == 404, timeout=60)
+
+
+def _connects(d, port):
+    def attempt():
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return True
+        except OSError:
+            return False
+    return d.pool.submit(attempt).result()
+
+
+USP_TENANTS = TWO_TENANTS_UCI + """
+config unlite 'main'
+	option usp_tenant 'alice'
+"""
+
+
+@pytest.mark.parametrize("backend", ["nft"])      # the face is above the backend
+def test_the_usp_face_acts_as_its_tenant(gateway, make_daemon, broker, tmp_path):
+    """option usp_tenant 'alice': through the Broker only alice's graphs exist, a graph
+    installed there is alice's (her token sees it, bob's does not), and what alice may not do
+    is 7006 with the path at fault, nothing made."""
+    conf = tmp_path / "unlite.uci"
+    conf.write_text(USP_TENANTS)
+    d = make_daemon(extra=("--uci", str(conf), "--usp", broker.controller))
+    sm = "Device.SoftwareModules."
+    until("unlite registered", lambda: sm + "ExecEnv.1.Name" in broker.get(sm))
+    d.api("PUT", "/NF-FG/bobs", bridge_graph("bobs", ("eth2", "eth3")), token=BOB)
+    assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "0"     # bob's: not there
+
+    url = f"file://{ROOT}/tools/demo-graph.json"                          # eth0, eth1: alice's
+    broker.c("operate", f'{sm}InstallDU(URL="{url}")')
+    until("Installed", lambda: broker.events(OperationPerformed="Install",
+                                             CurrentState="Installed"))
+    assert d.api("GET", "/NF-FG/status/home", token=ALICE)[1]["status"] == "complete"
+    with pytest.raises(ApiError) as e:
+        d.api("GET", "/NF-FG/home", token=BOB)
+    assert e.value.status == 404
+
+    for gid, eps, words in (("theirs", ("eth2", "eth3"), "may not use interface"),
+                            ("bobs", ("eth0", "eth1"), "cannot be used")):
+        g = tmp_path / f"{gid}.json"
+        g.write_text(json.dumps(bridge_graph(gid, eps)))
+        broker.c("operate", f'{sm}InstallDU(URL="file://{g}")')
+        ev = until(f"7006 for {gid}", lambda w=words: broker.events(
+            Fault_FaultCode="7006", Fault_FaultString=lambda v: v and w in v))[0]
+        assert "$." in ev["Fault.FaultString"], ev
+    assert broker.get(sm)[sm + "DeploymentUnitNumberOfEntries"] == "1"
+    assert [g["nffg-uuid"] for g in d.api("GET", "/NF-FG/", token=BOB)[1]["NF-FG"]] == ["bobs"]
+    broker.c("operate", f"{sm}DeploymentUnit.1.Uninstall()")
+    until("home deleted", lambda: d.api("GET", "/NF-FG/", token=ALICE)[1] == {"NF-FG": []})
+    d.api("DELETE", "/NF-FG/bobs", token=BOB)
 
 
 def test_register_falls_back_to_a_vendor_root_where_another_service_owns_softwaremodules(

@@ -91,6 +91,14 @@ def cmd_serve(a):
         print(f"unlite: {e}", file=sys.stderr)
         node.shutdown()
         return 2
+    usp_tenant = None
+    if getattr(a, "usp_tenant", None):
+        usp_tenant = node.tenants.by_name.get(a.usp_tenant)
+        if usp_tenant is None:
+            print(f"unlite: --usp-tenant (UCI usp_tenant) '{a.usp_tenant}' is no tenant: add "
+                  f"config tenant '{a.usp_tenant}' or leave it unset (root)", file=sys.stderr)
+            node.shutdown()
+            return 2
     try:
         node.restore()
     except (SteeringError, CommandError) as e:
@@ -113,7 +121,7 @@ def cmd_serve(a):
     usp = None
     if getattr(a, "usp", None):                 # a USP Service on the Broker's socket
         from .usp.service import start as start_usp
-        usp = start_usp(node, a.usp, a.state_dir)
+        usp = start_usp(node, a.usp, a.state_dir, tenant=usp_tenant)
     from .watch import Watch
     watch = Watch(node).start()
     stop = threading.Event()

@@ -80,6 +80,10 @@ SETTINGS = (
     Setting("usp", None, "be a USP (TR-369) Service: connect to a USP Broker's controller Unix "
             "domain socket (obuspa's) and register Device.SoftwareModules.",
             kind="path-or-off", metavar="SOCKET"),
+    Setting("usp_tenant", None, "the tenant (config tenant NAME) the USP face acts as: its "
+            "graphs only, its interfaces; unset: root, every graph (the operator's "
+            "controller is admin; which controllers reach it is the Broker's roles)",
+            metavar="NAME"),
     Setting("on_exit", "stop", "at SIGTERM: 'stop' every NF and remove what unlite made, or "
             "'keep' it running for the next start to adopt (restarts and upgrades cut no "
             "traffic; SIGUSR1 before SIGTERM stops them this once)", choices=("stop", "keep"),

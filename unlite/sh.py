@@ -172,21 +172,32 @@ def have(program):
     return shutil.which(program, path=os.environ.get("PATH", "") + ":" + SBIN_PATH) is not None
 
 
-def fetch(url, max_bytes, timeout):
+def fetch(url, max_bytes, timeout, username="", password=""):
     """Download ``url`` with the system's fetcher (``uclient-fetch`` on OpenWrt, ``curl`` or
-    ``wget`` elsewhere): bytes, at most ``max_bytes`` of them. Raises OSError."""
-    for argv in (["uclient-fetch", "-q", "-T", str(int(timeout)), "-O", "-", url],
-                 ["curl", "-fsSL", "--proto", "=https", "-m", str(int(timeout)), url],
-                 ["wget", "-q", "-T", str(int(timeout)), "-O", "-", url]):
+    ``wget`` elsewhere): bytes, at most ``max_bytes`` of them. Raises OSError. Credentials go
+    to curl on its standard input (never its command line, which /proc shows to everyone);
+    uclient-fetch and wget take them only as arguments."""
+    auth = username or password
+    for argv in (["uclient-fetch", "-q", "-T", str(int(timeout)), "-O", "-"]
+                 + ([f"--user={username}", f"--password={password}"] if auth else []),
+                 ["curl", "-fsSL", "--proto", "=https", "-m", str(int(timeout))]
+                 + (["-K", "-"] if auth else []),
+                 ["wget", "-q", "-T", str(int(timeout)), "-O", "-"]
+                 + ([f"--user={username}", f"--password={password}"] if auth else [])):
         if have(argv[0]):
             break
     else:
         raise OSError("no uclient-fetch, curl or wget to fetch https URLs with")
+    config = None
+    if auth and argv[0] == "curl":
+        quoted = f"{username}:{password}".replace("\\", "\\\\").replace('"', '\\"')
+        config = f'user = "{quoted}"\n'.encode()
     try:
-        p = subprocess.run(argv, capture_output=True, timeout=timeout + 5)
+        p = subprocess.run(argv + [url], capture_output=True, timeout=timeout + 5,
+                           input=config if config is not None else b"")
     except subprocess.TimeoutExpired:
         raise OSError(f"{argv[0]} timed out after {timeout}s") from None
-    log.debug("%s -> %d", " ".join(argv), p.returncode)
+    log.debug("%s -> %d", argv[0], p.returncode)
     if p.returncode:
         raise OSError(f"{argv[0]} exited {p.returncode}: "
                       f"{p.stderr.decode(errors='replace').strip()[-300:]}")

@@ -16,6 +16,10 @@ class Reads:
         return sorted(g for g in set(self.graphs) | set(self.failed)
                       if self._visible(g, tenant))
 
+    def sees(self, gid, tenant=None):
+        """May ``tenant`` see graph ``gid`` (running, failed or being deployed)?"""
+        return self._visible(gid, tenant)
+
     def get(self, gid, tenant=None):
         self._must_see(gid, tenant)
         d = self.graphs.get(gid)

@@ -67,6 +67,7 @@ class Instances:
 
     def __init__(self, path=None):
         self.path, self.nums, self.next = path, {}, {"du": 1, "eu": 1}
+        self.urls: dict[str, str] = {}   # a DU's last URL (Update() without one uses it)
         self.lock = threading.Lock()     # the Broker's reader and the events thread both read
         if path and os.path.exists(path):
             try:
@@ -74,8 +75,9 @@ class Instances:
                     d = json.load(f)
                 self.nums = {k: int(v) for k, v in d.get("instances", {}).items()}
                 self.next = {k: int(v) for k, v in d.get("next", self.next).items()}
+                self.urls = {str(k): str(v) for k, v in d.get("urls", {}).items()}
             except (OSError, ValueError, AttributeError, TypeError):
-                self.nums = {}                     # a bad file: numbered anew, never fatal
+                self.nums, self.urls = {}, {}      # a bad file: numbered anew, never fatal
 
     def number(self, kind, key):
         k = f"{kind}:{key}"
@@ -94,7 +96,19 @@ class Instances:
                     if k.startswith(kind + ":") and k[len(kind) + 1:] not in keep]
             for k in gone:
                 del self.nums[k]
+                if kind == "du":
+                    self.urls.pop(k[3:], None)
             if gone:
+                self._save()
+
+    def url(self, gid):
+        with self.lock:
+            return self.urls.get(gid, "")
+
+    def set_url(self, gid, url):
+        with self.lock:
+            if self.urls.get(gid) != url:
+                self.urls[gid] = url
                 self._save()
 
     def key_of(self, kind, n):
@@ -111,7 +125,7 @@ class Instances:
         tmp = self.path + ".tmp"
         try:
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-                json.dump({"instances": self.nums, "next": self.next}, f)
+                json.dump({"instances": self.nums, "next": self.next, "urls": self.urls}, f)
             os.replace(tmp, self.path)
         except OSError:
             pass                                   # numbers stay right in memory
@@ -121,9 +135,10 @@ def du_uuid(gid):
     return str(uuid.uuid5(VENDOR_NS, gid))
 
 
-def snapshot(node, root, inst, version=""):
+def snapshot(node, root, inst, version="", tenant=None):
     """{object path: {param: str}} of the whole tree, from the node's memory (no lock, no
-    kernel read: what the last deploy or world check left)."""
+    kernel read: what the last deploy or world check left): the graphs ``tenant`` sees
+    (None: every graph)."""
     ee = root + "ExecEnv.1."
     objs = {ee: {"Enable": "true", "Status": "Up", "Name": "unlite", "Type": "NNF (ip netns)",
                  "Vendor": "unlite", "Version": version,
@@ -132,7 +147,8 @@ def snapshot(node, root, inst, version=""):
     graphs = dict(node.graphs)                     # copies: a change may run meanwhile
     failed = dict(node.failed)
     pending = {c.gid: c for c in node.changes.pending_new()}
-    for gid in sorted(set(graphs) | set(failed) | set(pending)):
+    every = set(graphs) | set(failed) | set(pending)
+    for gid in sorted(g for g in every if tenant is None or node.sees(g, tenant)):
         d = graphs.get(gid)
         c = node.changes.get(gid)
         if d is not None:
@@ -160,9 +176,10 @@ def snapshot(node, root, inst, version=""):
                       "X_UNLITE_State": i.state}
         dus[f"{root}DeploymentUnit.{n}."] = {
             "UUID": du_uuid(gid), "DUID": gid, "Name": str(fg.get("name") or gid),
-            "Status": status, "Resolved": resolved, "URL": "", "Vendor": "", "Version": "",
+            "Status": status, "Resolved": resolved, "URL": inst.url(gid), "Vendor": "",
+            "Version": "",
             "ExecutionUnitList": ",".join(p[:-1] for p in eu_paths), "ExecutionEnvRef": ee[:-1]}
-    inst.forget("du", set(graphs) | set(failed) | set(pending))
+    inst.forget("du", every)
     top = {root: {"ExecEnvNumberOfEntries": "1", "DeploymentUnitNumberOfEntries": str(len(dus)),
                   "ExecutionUnitNumberOfEntries": str(len(eus))}}
     return {**top, **objs, **_by_number(dus), **_by_number(eus)}

@@ -8,9 +8,11 @@ table (the Broker keeps its controllers' subscriptions there); Operate ``Install
 ``DeploymentUnit.{i}.Update(URL)`` (by difference), ``DeploymentUnit.{i}.Uninstall()``,
 ``ExecutionUnit.{i}.SetRequestedState(Idle|Active)`` and ``.Restart()`` (an NF's stop and
 start), answered at once and run in a thread of their own, then a Notify OperationComplete
-(and for a DU a ``DUStateChange!`` event) to the subscriptions that asked (a bad graph:
-cmd_failure 7022 and Fault.FaultString with unlite's JSON path). A lost Broker is retried
-every ``RETRY`` seconds.
+(and for a DU a ``DUStateChange!`` event) to the subscriptions that asked: a failure carries
+TR-181's fault code (faults.py) and unlite's JSON path in its string. A DU's URL is file://,
+http:// or https:// (fetch.py); ``Update()`` without one uses the DU's last. The whole face
+acts as one caller, ``tenant`` (None: root, every graph; the Broker decides which of its
+controllers may reach it, by their roles). A lost Broker is retried every ``RETRY`` seconds.
 """
 import json
 import logging
@@ -18,24 +20,27 @@ import os
 import socket
 import threading
 import time
-import urllib.parse
+import uuid
 from itertools import count
 
-from . import codec, model
+from . import codec, fetch, model
 from .codec import MsgType
+from .faults import Code, for_error
 
 log = logging.getLogger("unlite.usp")
 RETRY = 2.0
-MAX_GRAPH_FILE = 1 << 20
-# USP error codes (TR-369 "Error Codes")
-NOT_SUPPORTED, INTERNAL, NOT_CREATABLE = 7001, 7003, 7019
-CMD_FAILURE, INVALID_ARGS, INVALID_PATH, ALREADY_IN_USE = 7022, 7027, 7026, 7029
+MAX_GRAPH_FILE = fetch.MAX_BYTES
+NOT_SUPPORTED, INTERNAL, NOT_CREATABLE = Code.NOT_SUPPORTED, Code.INTERNAL, Code.NOT_CREATABLE
+CMD_FAILURE, INVALID_ARGS, INVALID_PATH = Code.CMD_FAILURE, Code.INVALID_ARGS, Code.INVALID_PATH
+ALREADY_IN_USE = Code.ALREADY_IN_USE
 
 
 class UspService:
     def __init__(self, node, socket_path, endpoint_id="proto::unlite", instances=None,
-                 version=""):
+                 version="", tenant=None):
         self.node, self.path, self.eid, self.version = node, socket_path, endpoint_id, version
+        self.tenant = tenant             # who the face acts as (None: root)
+        self.creds = {}                  # a DU's last Username, Password: memory only
         self.inst = model.Instances(instances)
         self.root = None                 # the registered root, once the Broker said yes
         self.broker = None               # the Broker's endpoint id (its handshake)
@@ -180,7 +185,8 @@ class UspService:
 
     # -- the data model --------------------------------------------------------------------
     def objects(self):
-        objs = model.snapshot(self.node, self.root or model.ROOTS[0], self.inst, self.version)
+        objs = model.snapshot(self.node, self.root or model.ROOTS[0], self.inst, self.version,
+                              self.tenant)
         for n, s in self.subs.items():
             objs[f"{model.SUBSCRIPTIONS}{n}."] = dict(s)
         return objs
@@ -266,22 +272,26 @@ class UspService:
         fail = None
         if cmd == root + "InstallDU()":
             url = args.get("URL", "")
-            job = lambda: self._install(url)                                    # noqa: E731
+            job = lambda: self._install(url, args)                              # noqa: E731
             if not url:
                 fail = (INVALID_ARGS, "InstallDU: URL is required")
         elif cmd.startswith(root + "DeploymentUnit.") and \
                 cmd.endswith((".Uninstall()", ".Update()")):
             num, _, verb = cmd[len(root + "DeploymentUnit."):].partition(".")
             gid = self.inst.key_of("du", int(num)) if num.isdigit() else None
-            if gid is None or gid not in self.node.ids():
+            if gid is None or gid not in self.node.ids(self.tenant):
                 return MsgType.ERROR, {"err_code": INVALID_PATH, "err_msg": f"no such DU: {cmd}"}
             if verb == "Uninstall()":
                 job = lambda: self._uninstall(gid)                              # noqa: E731
             else:
                 url = args.get("URL", "")
-                job = lambda: self._update(gid, url)                            # noqa: E731
+                if not url:                     # the last URL, and its credentials
+                    url = self.inst.url(gid)
+                    user, pw = self.creds.get(gid, ("", ""))
+                    args = {"Username": user, "Password": pw, **args}
+                job = lambda: self._update(gid, url, args)                      # noqa: E731
                 if not url:
-                    fail = (INVALID_ARGS, "Update: URL is required")
+                    fail = (INVALID_ARGS, "Update: URL is required (this DU has no last URL)")
         elif cmd.startswith(root + "ExecutionUnit.") and cmd.endswith((".SetRequestedState()",
                                                                         ".Restart()")):
             num, _, verb = cmd[len(root + "ExecutionUnit."):].partition(".")
@@ -361,24 +371,64 @@ class UspService:
                 except OSError as e:
                     log.warning("USP: %s %s not sent: %s", kind, path, e)
 
-    def _install(self, url):
-        doc = read_graph(url)
+    def _install(self, url, args):
+        want = args.get("UUID", "")
+        if want:
+            try:
+                uuid.UUID(want)
+            except ValueError:
+                raise CommandFailed(Code.INVALID_UUID,
+                                    f"UUID: '{want}' is not an RFC 4122 UUID") from None
+        ee = args.get("ExecutionEnvRef", "").rstrip(".")
+        root = self.root or model.ROOTS[0]
+        if ee and ee != root + "ExecEnv.1":
+            raise CommandFailed(Code.UNKNOWN_EE, f"ExecutionEnvRef: '{ee}' is not "
+                                f"{root}ExecEnv.1 (unlite's only one)")
+        doc = read_graph(url, None, args.get("Username", ""), args.get("Password", ""))
         fg = doc.get("forwarding-graph") if isinstance(doc, dict) else None
         gid = fg.get("id") if isinstance(fg, dict) else None
         if not isinstance(gid, str) or not gid:
-            raise CommandFailed(CMD_FAILURE, "$.forwarding-graph.id: the graph needs an id")
-        _node_call(self.node.put, gid, doc, gid=gid)
+            raise CommandFailed(Code.CORRUPTED, "$.forwarding-graph.id: the graph needs an id")
+        if want and want.lower() != model.du_uuid(gid):
+            raise CommandFailed(Code.INVALID_UUID, f"UUID: '{want}' is not this graph's: "
+                                f"{model.du_uuid(gid)} (v5 of '{gid}' in unlite's namespace)")
+        c = self.node.changes.get(gid)
+        if gid in self.node.ids(self.tenant) or c and c.pending and self._sees(gid):
+            raise CommandFailed(Code.DUPLICATE_DU, f"$.forwarding-graph.id: '{gid}' is "
+                                "installed already: Update() its DU instead", gid)
+        _node_call(self.node.put, gid, doc, self.tenant, gid=gid)
+        self._remember(gid, url, args)
         return {"DUID": gid, "UUID": model.du_uuid(gid)}
 
-    def _update(self, gid, url):
-        doc = read_graph(url, gid)
+    def _remember(self, gid, url, args):
+        """The DU's URL (on flash, with its instance numbers) and credentials (memory only:
+        after a restart an Update() of a protected URL needs them again)."""
+        self.inst.set_url(gid, url)
+        self.creds[gid] = (args.get("Username", ""), args.get("Password", ""))
+
+    def _update(self, gid, url, args):
+        self._installed(gid)
+        doc = read_graph(url, gid, args.get("Username", ""), args.get("Password", ""))
         fg = doc.get("forwarding-graph") if isinstance(doc, dict) else None
         new = fg.get("id", gid) if isinstance(fg, dict) else gid
         if new != gid:
-            raise CommandFailed(CMD_FAILURE, f"$.forwarding-graph.id: '{new}' is not this DU's "
-                                f"graph '{gid}' (InstallDU makes another)", gid)
-        _node_call(self.node.put, gid, doc, gid=gid)
+            raise CommandFailed(Code.CORRUPTED, f"$.forwarding-graph.id: '{new}' is not this "
+                                f"DU's graph '{gid}' (InstallDU makes another)", gid)
+        _node_call(self.node.put, gid, doc, self.tenant, gid=gid)
+        self._remember(gid, url, args)
         return {"DUID": gid, "UUID": model.du_uuid(gid)}
+
+    def _installed(self, gid):
+        """7229 unless the DU is Installed: no other change of its graph under way."""
+        c = self.node.changes.get(gid)
+        if c is not None and c.pending:
+            raise CommandFailed(Code.INVALID_DU_STATE, f"DU '{gid}' is {c.progress()}: "
+                                "try again once it is Installed", gid)
+
+    def _sees(self, gid):
+        c = self.node.changes.get(gid)
+        t = self.tenant
+        return t is None or t.admin or c is not None and c.tenant == t.owner
 
     def _params(self):
         """{parameter path: value} of the tree (not the subscription table)."""
@@ -413,7 +463,10 @@ class UspService:
         """(graph, NF) of an EU key '<graph>.<nf>' (a graph id may hold dots: looked up)."""
         if not key:
             return None
+        seen = set(self.node.ids(self.tenant))
         for gid, d in dict(self.node.graphs).items():
+            if gid not in seen:
+                continue
             for nf in d.instances:
                 if f"{gid}.{nf}" == key:
                     return gid, nf
@@ -422,11 +475,13 @@ class UspService:
     def _nf(self, gnf, actions):
         gid, nf = gnf
         for a in actions:
-            st = _node_call(self.node.nf_action, gid, nf, a)
+            st = _node_call(self.node.nf_action, gid, nf, a, self.tenant)
         return {"Status": model.EU_STATUS.get(st["state"], "Idle")}
 
     def _uninstall(self, gid):
-        _node_call(self.node.delete, gid, gid=gid)
+        self._installed(gid)
+        _node_call(self.node.delete, gid, self.tenant, gid=gid)
+        self.creds.pop(gid, None)
         return {"DUID": gid}
 
 
@@ -444,29 +499,22 @@ def _node_call(fn, *args, gid=None):
     from ..errors import UnliteError
     try:
         return fn(*args)
-    except UnliteError as e:            # any layer's refusal: the fault string has its path
-        path = f"{e.path}: " if e.path else ""
-        raise CommandFailed(CMD_FAILURE, f"{path}{e.message}", gid) from None
+    except UnliteError as e:            # any layer's refusal: its code, its path in the string
+        code, message = for_error(e)
+        raise CommandFailed(code, message, gid) from None
 
 
-def read_graph(url, gid=None):
-    """An NF-FG JSON document from a file:// URL (the only scheme, for now)."""
-    u = urllib.parse.urlparse(url)
-    if u.scheme != "file" or u.netloc not in ("", "localhost"):
-        raise CommandFailed(INVALID_ARGS, f"URL: only file:// URLs are read here, not '{url}'",
-                            gid)
-    path = urllib.parse.unquote(u.path)
+def read_graph(url, gid=None, username="", password=""):
+    """An NF-FG JSON document from a URL (fetch.py): a failure is a CommandFailed with
+    TR-181's transfer fault, a document that is not JSON 7219."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_GRAPH_FILE + 1)
-    except OSError as e:
-        raise CommandFailed(CMD_FAILURE, f"URL: cannot read {path}: {e.strerror}", gid) from None
-    if len(data) > MAX_GRAPH_FILE:
-        raise CommandFailed(CMD_FAILURE, f"URL: {path} is over {MAX_GRAPH_FILE} bytes", gid)
+        data = fetch.read(url, username, password, MAX_GRAPH_FILE)
+    except fetch.FetchFailed as e:
+        raise CommandFailed(e.code, e.message, gid) from None
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
-        raise CommandFailed(CMD_FAILURE, f"$: {path} is not JSON: {e}", gid) from None
+        raise CommandFailed(Code.CORRUPTED, f"$: {url} is not JSON: {e}", gid) from None
 
 
 def _match_ref(ref, path):
@@ -480,9 +528,10 @@ def _match_ref(ref, path):
     return all(a == b or (a == "*" and b.isdigit()) for a, b in zip(r, p))
 
 
-def start(node, socket_path, state_dir=None, version=""):
+def start(node, socket_path, state_dir=None, version="", tenant=None):
     """The service thread; None when no socket path is given."""
     if not socket_path:
         return None
     inst = os.path.join(state_dir, "usp-instances.json") if state_dir else None
-    return UspService(node, socket_path, instances=inst, version=version).start()
+    return UspService(node, socket_path, instances=inst, version=version,
+                      tenant=tenant).start()
