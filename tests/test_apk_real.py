@@ -49,11 +49,11 @@ import ipk  # noqa: E402
 
 EPOCH = 1700000000
 APK = owrt.PREFIX / "bin/apk"
-IMAGE = ["unlite", "luci-app-unlite", "unlite-nnf-bridge"]
+IMAGE = ["unlite", "luci-app-unlite", "unlite-usp", "unlite-nnf-bridge"]
 CONFIG = "etc/config/unlite"
 SHIPPED_CONFIG = (ROOT / "files/etc/config/unlite").read_bytes()
 NNFS = sorted(p.parent.name for p in (ROOT / "nnf").glob("*/template.json"))
-NAMES = sorted(["unlite", "luci-app-unlite"] + [f"unlite-nnf-{n}" for n in NNFS])
+NAMES = sorted(["unlite", "luci-app-unlite", "unlite-usp"] + [f"unlite-nnf-{n}" for n in NNFS])
 APK_DB = ("lib/apk/db", "etc/apk", "var/cache/apk", "var/log/apk.log")   # apk's, not packages'
 
 
@@ -382,7 +382,9 @@ def test_del_removes_every_packaged_file(repos, tmp_path):
     p = root.apk("del", "--no-scripts", "unlite")
     assert p.returncode == 0, output(p)
     assert "World updated, but the following packages are not removed due to:" in p.stdout
-    assert "unlite: luci-app-unlite unlite-nnf-bridge" in p.stdout, output(p)
+    needs = re.search(r"unlite:((?:\s+[a-z0-9-]+)+)", p.stdout)
+    assert needs and sorted(needs.group(1).split()) == sorted(n for n in IMAGE if n != "unlite"), \
+        output(p)
     assert root.installed()["unlite"] == repos.version1
     assert all((root.path / f.lstrip("/")).exists() for f in files["unlite"])
 

@@ -31,7 +31,7 @@ import ipk  # noqa: E402
 SIGNIFY = shutil.which("signify-openbsd")
 EPOCH = 1700000000
 NNFS = sorted(p.parent.name for p in (ROOT / "nnf").glob("*/template.json"))  # package = folder
-NAMES = sorted(["unlite", "luci-app-unlite"] + [f"unlite-nnf-{n}" for n in NNFS])
+NAMES = sorted(["unlite", "luci-app-unlite", "unlite-usp"] + [f"unlite-nnf-{n}" for n in NNFS])
 needs_signify = pytest.mark.skipif(not SIGNIFY, reason="signify-openbsd not installed "
                                                        "(apt-get install signify-openbsd)")
 
@@ -157,7 +157,9 @@ def test_unlite_package_contents(built):
         assert f in files, f"{f} missing from the unlite ipk"
     src = {"/usr/lib/unlite/unlite/" + p.relative_to(ROOT / "unlite").as_posix()
            for p in (ROOT / "unlite").rglob("*.py") if "__pycache__" not in p.parts}
-    assert src <= files, f"sources missing: {sorted(src - files)}"
+    usp = {f for f in src if f.startswith("/usr/lib/unlite/unlite/usp/")}
+    assert usp and src - usp <= files, f"sources missing: {sorted(src - usp - files)}"
+    assert not usp & files, "the USP Service is unlite-usp's"
     assert not any("bottle" in f for f in files), "Bottle comes from OpenWrt's python3-bottle"
     modes = {m.name: m.mode for m in pkg.data.getmembers()}
     assert modes["./etc/config/unlite"] == 0o600          # it holds tenants' tokens
@@ -172,6 +174,18 @@ def test_unlite_package_contents(built):
         assert d in deps
     for s in ("postinst-pkg", "prerm-pkg", "postrm"):
         assert pkg.control_file(s), f"unlite has no {s}"
+
+
+def test_usp_package_is_the_usp_service_and_needs_obuspa(built):
+    pkg = ipk.read(built["ipks"]["unlite-usp"].read_bytes())
+    want = sorted(f"/usr/lib/unlite/unlite/usp/{p.name}"
+                  for p in (ROOT / "unlite" / "usp").glob("*.py"))
+    assert pkg.files() == want and "/usr/lib/unlite/unlite/usp/service.py" in want
+    assert pkg.fields["Depends"] == "unlite, obuspa" == ", ".join(feed.USP_DEPENDS)
+    for s in ("postinst-pkg", "prerm-pkg", "postrm"):
+        assert pkg.control_file(s), f"unlite-usp has no {s}"
+    assert "usp/__pycache__" in pkg.control_file("prerm-pkg")
+    assert 'rmdir "${IPKG_INSTROOT}/usr/lib/unlite/unlite/usp"' in pkg.control_file("postrm")
 
 
 def test_luci_package_contents(built):
@@ -225,10 +239,12 @@ def test_sdk_makefiles_match_the_built_packages(built):
 
     assert depends("unlite", "unlite") == feed.UNLITE_DEPENDS
     assert depends("luci-app-unlite", "luci-app-unlite") == ["luci-base", "unlite"]
+    assert depends("unlite-usp", "unlite-usp") == feed.USP_DEPENDS
     for nnf in NNFS:
         got = ipk.read(built["ipks"][f"unlite-nnf-{nnf}"].read_bytes()).fields["Depends"]
         assert sorted(depends("unlite-nnf", f"unlite-nnf-{nnf}")) == sorted(got.split(", "))
-    for name, mk in (("unlite", "unlite"), ("luci-app-unlite", "luci-app-unlite")):
+    for name, mk in (("unlite", "unlite"), ("luci-app-unlite", "luci-app-unlite"),
+                     ("unlite-usp", "unlite-usp")):
         text = (ROOT / "openwrt" / mk / "Makefile").read_text()
         for f in ipk.read(built["ipks"][name].read_bytes()).files():
             if not f.startswith("/usr/lib/unlite/"):

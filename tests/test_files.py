@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted([p for p in (ROOT / "nnf").glob("*/*") if p.name in
                   ("create", "start", "stop", "update", "delete", "pause", "resume", "status")]
-                 + [ROOT / "files/etc/init.d/unlite", ROOT / "openwrt/unlite/files/unlite.sh"])
+                 + [ROOT / "files/etc/init.d/unlite", ROOT / "openwrt/unlite/files/unlite.sh",
+                    ROOT / "openwrt/obuspa/files/obuspa.init"])
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -70,3 +71,32 @@ def test_the_shipped_uci_file_says_what_settings_py_says():
     init = (ROOT / "files/etc/init.d/unlite").read_text()
     assert not re.search(r"--(?!uci|syslog)[a-z-]+", init.split("procd_set_param command")[1]
                          .splitlines()[0])
+
+
+def test_the_obuspa_package_builds_what_the_tests_run():
+    """openwrt/obuspa/Makefile: the commit of ../shared's obuspa tarball and the configure
+    flags of tools/build-obuspa.sh (the Broker the USP tests run); its first-start file puts
+    the Broker's controller socket where the router's /etc/config/unlite points unlite."""
+    mk = (ROOT / "openwrt/obuspa/Makefile").read_text()
+    built = (ROOT / "tools/build-obuspa.sh").read_text()
+    flags = re.search(r"^\./configure (.*)$", built, re.M).group(1).split()
+    assert re.search(r"^CONFIGURE_ARGS \+= (.*)$", mk, re.M).group(1).split() == \
+        [f for f in flags if f != "-q"]
+    reset = (ROOT / "openwrt/obuspa/files/factory_reset.txt").read_text()
+    uci = (ROOT / "files/etc/config/unlite").read_text()
+    usp = re.search(r"#option usp '([^']+)'", uci).group(1)
+    assert f'UnixDomainSocket.1.Path "{usp}"' in reset
+    assert 'UnixDomainSocket.1.Mode "Listen"' in reset
+    init = (ROOT / "openwrt/obuspa/files/obuspa.init").read_text()
+    assert "-r /etc/obuspa/factory_reset.txt" in init and "/etc/obuspa/factory_reset.txt" in mk
+    assert int(re.search(r"^START=(\d+)", init, re.M).group(1)) < int(re.search(
+        r"^START=(\d+)", (ROOT / "files/etc/init.d/unlite").read_text(), re.M).group(1))
+
+
+def test_the_obuspa_package_is_the_commit_in_shared():
+    mk = (ROOT / "openwrt/obuspa/Makefile").read_text()
+    readme = ROOT.parent / "shared/third_party/usp/README.md"
+    if not readme.exists():
+        pytest.skip(f"no {readme}: the source commit is not checked")
+    commit = re.search(r"`obuspa\.tar\.gz` \|[^|]*\| ([0-9a-f]{40})", readme.read_text()).group(1)
+    assert f"PKG_SOURCE_VERSION:={commit}" in mk

@@ -49,7 +49,7 @@ import ipk  # noqa: E402
 EPOCH = 1700000000
 USIGN = owrt.PREFIX / "bin/usign"
 NFT = pytest.mark.parametrize("backend", ["nft"])      # opkg does not care which one runs
-IMAGE = ["unlite", "luci-app-unlite", "unlite-nnf-bridge"]
+IMAGE = ["unlite", "luci-app-unlite", "unlite-usp", "unlite-nnf-bridge"]
 CONFIG = "/etc/config/unlite"
 SHIPPED_CONFIG = (ROOT / "files/etc/config/unlite").read_bytes()
 

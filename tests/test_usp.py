@@ -12,13 +12,15 @@ import os
 import re
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 
 from owrt import until
 from netlab import ApiError
 
-from conftest import ALICE, BOB, ROOT, TWO_TENANTS_UCI, bridge_graph
+import netlab
+from conftest import ALICE, BOB, CATALOG, ROOT, TWO_TENANTS_UCI, bridge_graph
 from usp_lab import OBUSPA, Broker, Controller
 from test_deploy import SERVER, tcp_ok
 
@@ -406,3 +408,66 @@ def test_an_eu_is_stopped_started_and_restarted_through_the_broker(gateway, usp_
     assert "ERROR" in out, out                                     # 7027, nothing changed
     assert fw_state() == "Active"
     d.api("DELETE", "/NF-FG/lab")
+
+
+@pytest.mark.parametrize("backend", ["nft"])
+def test_without_unlite_usp_the_daemon_serves_on_and_says_what_to_install(gateway, tmp_path):
+    """``--usp`` on a box where the unlite package is installed and unlite-usp is not (the
+    tree without ``unlite/usp/``, as the ipk lays it out): the node is not given up — its
+    graphs carry traffic — and the log names the package."""
+    import shutil
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "unlite", tree / "unlite",
+                    ignore=shutil.ignore_patterns("usp", "__pycache__"))
+    # python -S: not the editable install's import hook (it would find /work/main's usp/);
+    # Bottle from the site-packages folder named on PYTHONPATH instead
+    import bottle
+    d = netlab.Daemon(gateway.ns, tmp_path / "d", CATALOG, backend="nft", root=tree,
+                      extra=("--usp", str(tmp_path / "no-broker")))
+    at = d.argv.index(sys.executable) + 1
+    d.argv[at:at] = ["-S"]
+    d.pythonpath = f"{tree}:{Path(bottle.__file__).parent}"
+    d.start()
+    try:
+        assert d.api("GET", "/healthz")[0] == 200
+        until("the log says it", lambda: "install the unlite-usp package" in d.log())
+    finally:
+        d.stop()
+    assert d.proc.returncode == 0, d.log()
+
+
+def test_the_shipped_obuspa_first_start_file_makes_a_broker_unlite_registers_on(tmp_path):
+    """openwrt/obuspa/files/factory_reset.txt on the real obuspa (its /var/run/usp paths moved
+    into the test's folder): both sockets are made, unlite's Service registers, and a
+    controller on the agent socket reaches unlite's objects."""
+    import subprocess
+    import types
+    from usp_lab import wait_for
+    from unlite.usp.service import UspService
+    require_obuspa()
+    text = (ROOT / "openwrt/obuspa/files/factory_reset.txt").read_text()
+    (tmp_path / "reset.txt").write_text(text.replace("/var/run/usp/", f"{tmp_path}/"))
+    p = subprocess.Popen([OBUSPA, "-f", str(tmp_path / "usp.db"), "-r", str(tmp_path / "reset.txt"),
+                          "-s", str(tmp_path / "cli"), "-i", "lo", "-v", "1",
+                          "-l", str(tmp_path / "log")], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    node = types.SimpleNamespace(graphs={}, failed={}, switch=types.SimpleNamespace(name="nft"),
+                                 ids=lambda tenant=None: [], changes=types.SimpleNamespace(
+                                     get=lambda g: None, pending_new=lambda: []))
+    s = None
+    try:
+        wait_for("the Broker's sockets", lambda: all(
+            (tmp_path / n).exists() for n in ("broker_controller_path", "broker_agent_path")))
+        s = UspService(node, str(tmp_path / "broker_controller_path")).start()
+        until("unlite registered", s.registered.is_set)
+        c = Controller(types.SimpleNamespace(agent=str(tmp_path / "broker_agent_path")))
+        got = c.get("Device.SoftwareModules.ExecEnv.1.Name")
+        c.close()
+        assert got["Device.SoftwareModules.ExecEnv.1.Name"] == {
+            "Device.SoftwareModules.ExecEnv.1.": {"Name": "unlite"}}
+    finally:
+        if s is not None:
+            s.stop()
+        p.terminate()
+        p.wait(timeout=30)
+

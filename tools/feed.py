@@ -6,6 +6,8 @@ Packages (the SDK Makefiles in ``openwrt/`` build the same ones):
 - ``unlite``               daemon + CLI (``/usr/lib/unlite``, ``/usr/bin/unlite``), procd init
                            script, UCI config (conffile), rpcd plugin + ACL
 - ``luci-app-unlite``      the LuCI page (JavaScript view, menu entry, ACL)
+- ``unlite-usp``           the USP Service (``unlite/usp/``), optional; depends on obuspa
+                           (``openwrt/obuspa``: not in OpenWrt's feeds)
 - ``unlite-nnf-NAME``      one per NNF in ``nnf/``: the packed NNF in ``/usr/share/unlite/nnf``,
                            depending on the OpenWrt packages its template's dependencies name
 ``python3-bottle`` comes from OpenWrt's packages feed: depended on, not bundled.
@@ -49,6 +51,9 @@ UNLITE_DEPENDS = ["python3-light", "python3-logging", "python3-urllib", "python3
                   "kmod-nft-netdev", "kmod-nft-fwd-netdev"]
 
 # NNF template dependency (executable) → OpenWrt package; None: busybox or base-files has it
+# unlite-usp: the Service, and the Broker it registers with (openwrt/obuspa: not in OpenWrt's
+# feeds)
+USP_DEPENDS = ["unlite", "obuspa"]
 EXEC_PACKAGES = {
     "ip": "ip-full", "nft": "nftables", "tc": "tc-full", "iptables": "iptables-nft",
     "ip6tables": "ip6tables-nft", "ebtables": "ebtables-nft", "conntrack": "conntrack",
@@ -107,6 +112,24 @@ UNLITE_POSTRM = """#!/bin/sh
 [ "$1" = "upgrade" ] && exit 0
 # rpcd forgets the plugin (ubus object "unlite" in mode 'rpcd') and its ACL
 [ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
+exit 0
+"""
+# unlite-usp: compiled as unlite's sources are; a daemon told to be a USP Service (option usp)
+# imports it only at its start: restart it (on_exit 'keep': it adopts what runs, no traffic cut)
+USP_POSTINST = """#!/bin/sh
+[ -n "${IPKG_INSTROOT}" ] && exit 0
+python3 -m compileall -q /usr/lib/unlite/unlite/usp >/dev/null 2>&1
+if [ -n "$(uci -q get unlite.main.usp)" ] && /etc/init.d/unlite running; then
+	/etc/init.d/unlite restart
+fi
+exit 0
+"""
+USP_PRERM = """#!/bin/sh
+rm -rf "${IPKG_INSTROOT}"/usr/lib/unlite/unlite/usp/__pycache__
+exit 0
+"""
+USP_POSTRM = """#!/bin/sh
+@RMDIRS@
 exit 0
 """
 LUCI_POSTRM = """#!/bin/sh
@@ -187,8 +210,8 @@ def unlite_package(ver):
     }
     src = ROOT / "unlite"
     for p in sorted(src.rglob("*.py")):
-        if "__pycache__" in p.parts:
-            continue
+        if "__pycache__" in p.parts or p.relative_to(src).parts[0] == "usp":
+            continue                                    # usp/: the unlite-usp package
         files["/usr/lib/unlite/unlite/" + p.relative_to(src).as_posix()] = (p.read_bytes(),
                                                                             0o644)
     for p in sorted((src / "ui").iterdir()):            # the dashboard the daemon serves at /ui
@@ -209,6 +232,25 @@ def unlite_package(ver):
         files=files, dirs=dirs, conffiles=["/etc/config/unlite"],
         scripts={"postinst": POSTINST, "prerm": PRERM, "postinst-pkg": UNLITE_POSTINST,
                  "prerm-pkg": UNLITE_PRERM, "postrm": postrm})
+
+
+def usp_package(ver):
+    """unlite-usp: the USP Service (unlite/usp/), optional: only a gateway managed over USP
+    needs it, and obuspa with it."""
+    src = ROOT / "unlite" / "usp"
+    files = {f"/usr/lib/unlite/unlite/usp/{p.name}": (p.read_bytes(), 0o644)
+             for p in sorted(src.glob("*.py"))}
+    return ipk.Package(
+        name="unlite-usp", version=ver, section="net", depends=list(USP_DEPENDS),
+        source="feeds/unlite/unlite-usp", url=URL,
+        description="unlite as a USP (TR-369) Service\n"
+                    "Lets a USP controller manage unlite through the gateway's USP Broker\n"
+                    "(obuspa): graphs as TR-181 SoftwareModules DeploymentUnits, NFs as\n"
+                    "ExecutionUnits; option usp in /etc/config/unlite turns it on.",
+        files=files,
+        scripts={"postinst": POSTINST, "prerm": PRERM, "postinst-pkg": USP_POSTINST,
+                 "prerm-pkg": USP_PRERM, "postrm": USP_POSTRM.replace("@RMDIRS@", postrm_rmdirs(
+                     files, [], ["/usr/lib/unlite/unlite/usp"]))})
 
 
 def luci_package(ver):
@@ -287,7 +329,7 @@ def nnf_package(src_dir, ver, epoch, work):
 
 def packages(epoch, work, release=RELEASE):
     ver = version(release)
-    pkgs = [unlite_package(ver), luci_package(ver)]
+    pkgs = [unlite_package(ver), luci_package(ver), usp_package(ver)]
     for tpl in sorted((ROOT / "nnf").glob("*/template.json")):
         pkgs.append(nnf_package(tpl.parent, ver, epoch, work))
     return sorted(pkgs, key=lambda p: p.name)

@@ -262,6 +262,7 @@ class Daemon:
                  env=None, root=None):
         self.ns, self.port, self.env = ns, port, env
         self.root = Path(root or ROOT)          # the unlite tree to run (a bench: another commit's)
+        self.pythonpath = None                  # PYTHONPATH if not the tree alone
         self._args = dict(port=port, backend=backend, extra=extra, env=env)
         if backend == "ovs":
             extra = ("--ovs-datapath", ovs_datapath(), *extra)
@@ -281,7 +282,7 @@ class Daemon:
 
     def start(self, timeout=10):
         timeout *= SLACK
-        env = dict(self.env or os.environ, PYTHONPATH=str(self.root))
+        env = dict(self.env or os.environ, PYTHONPATH=self.pythonpath or str(self.root))
         self.proc = subprocess.Popen(self.argv, stdout=open(self.log_path, "ab"),
                                      stderr=subprocess.STDOUT, env=env, cwd=self.root,
                                      start_new_session=True)

@@ -120,8 +120,14 @@ def cmd_serve(a):
     bus = start_ubus(node, a.ubus, a.ubus_socket)
     usp = None
     if getattr(a, "usp", None):                 # a USP Service on the Broker's socket
-        from .usp.service import start as start_usp
-        usp = start_usp(node, a.usp, a.state_dir, tenant=usp_tenant)
+        try:
+            from .usp.service import start as start_usp
+        except ImportError as e:                # the node serves on: its graphs, its traffic
+            logging.getLogger("unlite").error(
+                "--usp (UCI usp) given, but unlite's USP Service is not installed (%s): "
+                "install the unlite-usp package", e)
+        else:
+            usp = start_usp(node, a.usp, a.state_dir, tenant=usp_tenant)
     from .watch import Watch
     watch = Watch(node).start()
     stop = threading.Event()
